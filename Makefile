@@ -1,0 +1,37 @@
+# Two commands for a newcomer: `make lab` opens the course, `make test` checks it.
+# Override the torch requirement for another platform, e.g.
+#   make test TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NBVAL_TIMEOUT ?= 600
+
+.PHONY: lab test lint unit notebooks clean
+
+# Create the venv, install the CPU torch only when the venv has none (Colab-style: never replace a torch),
+# then the package with its dev extra. Re-runs when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install $(TORCH)
+	$(PY) -m pip install -e ".[dev]"
+	@touch $@
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check tasnet_edu tests benchmarks scripts notebooks
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q tests
+
+# Every notebook, in chapter order, executed top to bottom.
+notebooks: $(STAMP)
+	$(VENV)/bin/pytest -q --nbval-lax --nbval-cell-timeout=$(NBVAL_TIMEOUT) notebooks/
+
+test: lint unit notebooks
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache

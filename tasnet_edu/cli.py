@@ -1,0 +1,47 @@
+"""The ``tasnet-edu`` command: ``make-data``, ``train``, ``evaluate``, ``separate``.
+
+Each sub-command lives in the module that does the work; that module provides
+``configure_parser(parser)`` (its arguments) and ``run_cli(args) -> int`` (its exit status). A ``CourseError``
+is printed as one line naming the problem, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tasnet_edu.errors import CourseError
+
+COMMANDS = {
+    "make-data": ("tasnet_edu.data", "generate offline two-speaker mixtures in the wsj0-2mix layout"),
+    "train": ("tasnet_edu.train", "train a model with utterance-level PIT on SI-SNR"),
+    "evaluate": ("tasnet_edu.evaluate", "SI-SNRi / SDRi of a checkpoint on a test set"),
+    "separate": ("tasnet_edu.separate", "separate audio files into one file per speaker"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tasnet-edu", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(module=module)
+        importlib.import_module(module).configure_parser(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(importlib.import_module(args.module).run_cli(args) or 0)
+    except CourseError as err:
+        print(f"tasnet-edu {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"tasnet-edu {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

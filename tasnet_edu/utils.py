@@ -1,0 +1,53 @@
+"""Small helpers shared by the chapters: seeding, devices, parameter counts, input checks."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from tasnet_edu.errors import CourseError
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch so that a notebook re-run gives the same numbers.
+
+    Returns a ``torch.Generator`` seeded the same way, for code that wants its own stream.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    """Number of trainable parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def check_finite(x: torch.Tensor, name: str = "input") -> None:
+    """Raise ``CourseError`` if ``x`` holds NaN or Inf (silently wrong output is worse than an error)."""
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).sum())
+        raise CourseError(f"{name} has {bad} NaN/Inf value(s) (shape {tuple(x.shape)}); clean the signal first")
+
+
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("est", "ref")) -> None:
+    """Raise ``CourseError`` naming both shapes when ``a`` and ``b`` differ in shape."""
+    if a.shape != b.shape:
+        raise CourseError(
+            f"{names[0]} and {names[1]} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def as_tensor(x, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """NumPy array or tensor → float tensor (no copy when already a tensor of that dtype)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(dtype)
+    return torch.as_tensor(np.asarray(x), dtype=dtype)

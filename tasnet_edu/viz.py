@@ -1,0 +1,82 @@
+"""One figure style for the whole course, and loudness-honest audio players.
+
+The same colour stands for the same speaker in every chapter (``speaker_color``); time axes are in seconds,
+frequency axes in Hz; titles say what to notice. Every player in a comparison shares one peak scale, so a
+quiet estimate sounds quiet (``IPython.display.Audio(..., normalize=False)``).
+"""
+
+from __future__ import annotations
+
+import html
+
+import librosa
+import librosa.display
+import matplotlib.pyplot as plt
+import numpy as np
+
+MIX_COLOR = "0.45"
+SPEAKER_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+
+def speaker_color(name_or_index) -> str:
+    """Colour of a source: ``0``/``"s1"`` → blue, ``1``/``"s2"`` → red, …; ``"mix"`` → grey."""
+    if isinstance(name_or_index, str):
+        if name_or_index.startswith("mix"):
+            return MIX_COLOR
+        digits = "".join(c for c in name_or_index if c.isdigit())
+        name_or_index = int(digits) - 1 if digits else 0
+    return SPEAKER_COLORS[name_or_index % len(SPEAKER_COLORS)]
+
+
+def _numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def plot_waveforms(signals: dict, sample_rate: int = 8000, ax=None, title: str | None = None):
+    """Overlay waveforms ``{name: (time,)}`` on one time axis in seconds, coloured by speaker."""
+    ax = ax or plt.subplots(figsize=(9, 2.5))[1]
+    for name, x in signals.items():
+        x = _numpy(x)
+        t = np.arange(len(x)) / sample_rate
+        ax.plot(t, x, lw=0.6, color=speaker_color(name), label=name, alpha=0.85)
+    ax.set(xlabel="time (s)", ylabel="amplitude", title=title)
+    ax.legend(loc="upper right", fontsize=8)
+    return ax
+
+
+def plot_spectrogram(
+    x, sample_rate: int = 8000, n_fft: int = 256, hop_length: int = 64, ax=None, title: str | None = None,
+    top_db: float = 80.0,
+):
+    """Log-magnitude spectrogram of ``x`` (time,), axes in seconds and Hz."""
+    ax = ax or plt.subplots(figsize=(9, 3))[1]
+    spec = np.abs(librosa.stft(_numpy(x), n_fft=n_fft, hop_length=hop_length))
+    db = librosa.amplitude_to_db(spec, ref=np.max, top_db=top_db)
+    img = librosa.display.specshow(
+        db, sr=sample_rate, hop_length=hop_length, x_axis="s", y_axis="hz", ax=ax, cmap="magma"
+    )
+    ax.set(title=title, xlabel="time (s)", ylabel="frequency (Hz)")
+    return img
+
+
+def players_html(signals: dict, sample_rate: int = 8000) -> str:
+    """HTML table of labelled audio players sharing one peak scale (no per-clip normalisation)."""
+    from IPython.display import Audio
+
+    arrays = {name: _numpy(x).reshape(-1) for name, x in signals.items()}
+    peak = max(float(np.abs(a).max()) for a in arrays.values()) or 1.0
+    rows = []
+    for name, a in arrays.items():
+        player = Audio(a / peak, rate=sample_rate, normalize=False)._repr_html_()
+        label = f'<b style="color:{speaker_color(name)}">{html.escape(name)}</b>'
+        rows.append(f"<tr><td>{label}</td><td>{player}</td></tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def listen(signals: dict, sample_rate: int = 8000):
+    """Display labelled players for ``{name: (time,)}``, all scaled by the loudest one's peak."""
+    from IPython.display import HTML, display
+
+    display(HTML(players_html(signals, sample_rate)))
