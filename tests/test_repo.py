@@ -1,0 +1,86 @@
+"""The repository's own promises: dependencies in step, notebooks clean and Colab-ready, README complete."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tasnet_edu.course import colab_badge, setup_cell_source
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PLAN = ROOT.parent / "shared" / "COURSE_PLAN.md"
+# Conda has no separate package for these pip-only names, and ships libsndfile beside soundfile.
+CONDA_ONLY = {"python", "pip", "libsndfile"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_names_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    conda, section = set(), None
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        if re.match(r"^\w+:", line):
+            section = line.split(":")[0]
+        item = re.match(r"^\s*- ([^#]+)$", line)
+        if section == "dependencies" and item and line.strip() != "- pip:":
+            conda.add(_name(item.group(1)))
+    assert conda - CONDA_ONLY == wanted, (
+        f"only in environment.yml: {sorted(conda - CONDA_ONLY - wanted)}; "
+        f"only in pyproject: {sorted(wanted - conda)}"
+    )
+
+
+def test_torch_requirement_is_loose_so_colab_keeps_its_own():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    torch = next(d for d in deps if _name(d) == "torch")
+    assert "==" not in torch and ">=" in torch
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ is empty"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; run scripts/sync_notebooks.py"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_opens_with_badge_and_setup_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown"
+    assert nb.cells[0].source.split("\n")[0] == colab_badge(path.name)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert first_code.source == setup_cell_source(), f"{path.name}: run scripts/sync_notebooks.py"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_readme_lists_every_chapter_with_its_badge(path):
+    readme = (ROOT / "README.md").read_text()
+    assert f"notebooks/{path.name}" in readme and colab_badge(path.name) in readme
+
+
+@pytest.mark.skipif(not PLAN.exists(), reason=f"course plan not found at {PLAN}")
+def test_notebooks_follow_the_course_plan():
+    planned = re.findall(r"`(\d\d_\w+\.ipynb)`", PLAN.read_text())
+    names = [p.name for p in NOTEBOOKS]
+    assert set(names) <= set(planned), f"not in the course plan: {sorted(set(names) - set(planned))}"
+    assert names == [n for n in planned if n in names], "chapter order differs from the plan"
+
+
+def test_setup_cell_is_a_no_op_outside_colab():
+    assert "google.colab" not in sys.modules
+    before = set(sys.modules)
+    exec(compile(setup_cell_source(), "<setup cell>", "exec"), {})
+    assert Path.cwd().exists() and "google.colab" not in set(sys.modules) - before
