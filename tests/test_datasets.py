@@ -1,0 +1,150 @@
+"""Dataset loaders on small fake trees of each layout (wsj0-2mix, WHAM!, LibriMix) and dynamic mixing."""
+
+import csv
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from tasnet_edu.data.datasets import DynamicMix, LibriMix, WHAMMix, WSJ0Mix, wsj0_speaker
+from tasnet_edu.errors import CourseError
+
+SR = 8000
+
+
+def _write(path, wav):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), wav, SR, subtype="FLOAT")
+
+
+def _sources(rng, seconds):
+    return (0.1 * rng.standard_normal((2, int(seconds * SR)))).astype(np.float32)
+
+
+def make_wsj_tree(root, names_and_seconds, mix_folders=("mix",), noise=False, split="tr"):
+    """Fake wsj0-2mix / WHAM! split: each mix folder holds s1 + s2 (+ noise for mix_both)."""
+    rng = np.random.default_rng(0)
+    for name, seconds in names_and_seconds:
+        s = _sources(rng, seconds)
+        n = 0.01 * rng.standard_normal(s.shape[1]).astype(np.float32)
+        for k in range(2):
+            _write(root / split / f"s{k + 1}" / name, s[k])
+        for folder in mix_folders:
+            _write(root / split / folder / name, s.sum(0) + (n if folder == "mix_both" else 0))
+        if noise:
+            _write(root / split / "noise" / name, n)
+    return root
+
+
+NAMES = [("011a010b_0.3_401o030n_-0.3.wav", 1.0), ("022c0205_1.2_401o030a_-1.2.wav", 0.5),
+         ("033d0301_2.0_444o0301_-2.0.wav", 0.75)]
+
+
+def test_wsj0mix_whole_utterances_sum_to_mixture(tmp_path):
+    ds = WSJ0Mix(make_wsj_tree(tmp_path, NAMES), "train", segment=None)
+    assert len(ds) == 3
+    mix, sources = ds[0]
+    assert mix.dtype == torch.float32 and sources.shape == (2, mix.shape[0])
+    assert sorted(len(ds[i][0]) for i in range(3)) == [4000, 6000, 8000]
+    torch.testing.assert_close(sources.sum(0), mix, atol=1e-6, rtol=0)
+
+
+def test_wsj0mix_segments_are_seeded_per_epoch_and_short_ones_padded(tmp_path):
+    ds = WSJ0Mix(make_wsj_tree(tmp_path, NAMES), "tr", segment=0.6, seed=3)
+    lengths = {ds[i][0].shape[0] for i in range(3)}
+    assert lengths == {int(0.6 * SR)}
+    first = ds[0][0]
+    torch.testing.assert_close(ds[0][0], first)  # same epoch, same crop
+    ds.set_epoch(1)
+    assert not torch.equal(ds[0][0], first)  # a new epoch gives a new crop
+    short = [i for i in range(3) if ds.rows[i][0].name.startswith("022")][0]
+    mix, sources = ds[short]  # 0.5 s utterance in a 0.6 s segment: zero padding at the end
+    assert torch.all(mix[4000:] == 0) and torch.all(sources[:, 4000:] == 0) and mix[:4000].abs().sum() > 0
+
+
+def test_wsj0mix_wrong_layout_says_what_was_expected(tmp_path):
+    make_wsj_tree(tmp_path, NAMES)
+    with pytest.raises(CourseError, match=r"expected the wsj0-2mix .*'mix', 's1', 's2'.*does not exist"):
+        WSJ0Mix(tmp_path, "cv")
+    with pytest.raises(CourseError, match="split must be one of"):
+        WSJ0Mix(tmp_path, "dev")
+    (tmp_path / "tr" / "s2" / NAMES[0][0]).unlink()
+    with pytest.raises(CourseError, match="lack a file here"):
+        WSJ0Mix(tmp_path, "tr")
+
+
+def test_whammix_reads_noisy_and_clean_mixtures(tmp_path):
+    make_wsj_tree(tmp_path, NAMES, mix_folders=("mix_both", "mix_clean"), noise=True, split="tt")
+    noisy = WHAMMix(tmp_path, "test", segment=None)
+    clean = WHAMMix(tmp_path, "tt", segment=None, mix_type="clean")
+    mix_n, src = noisy[0]
+    mix_c, src_c = clean[0]
+    torch.testing.assert_close(src, src_c)
+    torch.testing.assert_close(mix_c, src.sum(0), atol=1e-6, rtol=0)
+    assert (mix_n - mix_c).abs().max() > 1e-3  # the noise is in the mixture, not in the targets
+    with pytest.raises(CourseError, match="WHAM! layout.*mix_both"):
+        WHAMMix(tmp_path / "tt", "tt")
+
+
+def make_librimix(root, moved=False):
+    rng = np.random.default_rng(1)
+    rows = []
+    for i, seconds in enumerate([0.5, 0.8]):
+        name = f"19-198-000{i}_26-495-000{i}.wav"
+        s = _sources(rng, seconds)
+        _write(root / "dev" / "s1" / name, s[0])
+        _write(root / "dev" / "s2" / name, s[1])
+        _write(root / "dev" / "mix_clean" / name, s.sum(0))
+        base = "/elsewhere/Libri2Mix/wav8k/min/dev" if moved else str(root / "dev")
+        rows.append([name[:-4], f"{base}/mix_clean/{name}", f"{base}/s1/{name}", f"{base}/s2/{name}",
+                     s.shape[1]])
+    (root / "metadata").mkdir()
+    with open(root / "metadata" / "mixture_dev_mix_clean.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["mixture_ID", "mixture_path", "source_1_path", "source_2_path", "length"])
+        w.writerows(rows)
+    return root
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_librimix_metadata_layout(tmp_path, moved):
+    ds = LibriMix(make_librimix(tmp_path, moved=moved), "cv", segment=None)
+    assert len(ds) == 2
+    mix, sources = ds[1]
+    assert mix.shape == (int(0.8 * SR),) and sources.shape == (2, int(0.8 * SR))
+    torch.testing.assert_close(sources.sum(0), mix, atol=1e-6, rtol=0)
+
+
+def test_librimix_missing_metadata_names_expected_file(tmp_path):
+    make_librimix(tmp_path)
+    with pytest.raises(CourseError, match=r"mixture_test_mix_clean.csv: not found.*found \['mixture_dev"):
+        LibriMix(tmp_path, "test")
+    with pytest.raises(CourseError, match="mixture_dev_mix_both.csv"):
+        LibriMix(tmp_path, "dev", mix_type="both")
+
+
+def test_wsj0_speaker_ids():
+    from pathlib import Path
+    p = Path("tr/s1/011a010b_0.3_401o030n_-0.3.wav")
+    assert (wsj0_speaker(p, 0), wsj0_speaker(p, 1)) == ("011", "401")
+    assert wsj0_speaker(Path("tr/s1/0007.wav"), 0) == "s1/0007.wav"
+
+
+def test_dynamic_mix_new_pairs_each_epoch_with_wsj_levels(tmp_path):
+    ds = DynamicMix(make_wsj_tree(tmp_path, NAMES), "tr", segment=0.4, epoch_size=8, seed=0)
+    assert len(ds) == 8
+    mix, sources = ds[0]
+    assert sources.shape == (2, int(0.4 * SR))
+    torch.testing.assert_close(sources.sum(0), mix)
+    torch.testing.assert_close(ds[0][1], sources)  # deterministic within an epoch
+    diffs = []
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            s = ds[i][1]
+            diffs.append(float(10 * torch.log10(s[0].pow(2).mean() / s[1].pow(2).mean())))
+    assert min(diffs) >= -1e-3 and max(diffs) <= 5 + 1e-3  # s1 louder by 0–5 dB
+    assert len({round(d, 4) for d in diffs}) > 20  # new gains for every item and epoch
+    ds.set_epoch(1)
+    assert not torch.equal(ds[0][1], sources)
