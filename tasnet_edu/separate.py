@@ -1,0 +1,286 @@
+"""Separate audio files of any length, rate and channel count with a trained model.
+
+``tasnet-edu separate IN [IN …] -o OUTDIR`` writes ``OUTDIR/<stem>_s1.wav``, ``<stem>_s2.wav``, … at each
+input's own sample rate. The steps, each a function below:
+
+1. read the file as mono (channels averaged, with a notice) and resample it to the model's rate;
+2. separate it in overlapping chunks (``separate_waveform``), so memory stays bounded for an hour-long file;
+   a chunk's speakers come out in an arbitrary order (the model was trained with PIT), so each chunk's
+   order is aligned to the previous chunk's on the samples they share before the chunks are cross-faded;
+3. resample the estimates back, scale all of them together when a peak would clip (and say so), write them.
+
+A bad input (missing, not audio, empty, shorter than one frame, NaN/Inf samples) is reported on one line
+naming the file; the other inputs of the same call are still separated, and the exit status is non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from tasnet_edu import SAMPLE_RATE, audio, metrics
+from tasnet_edu.errors import CourseError
+
+CHUNK_SECONDS = 10.0  # model input per step; memory grows with this, not with the file's length
+OVERLAP_SECONDS = 2.0  # shared by neighbouring chunks: permutation alignment + cross-fade
+PEAK = 0.99  # estimates whose peak exceeds 1 are scaled to this peak instead of being clipped
+
+
+def model_sample_rate(model: torch.nn.Module) -> int:
+    """The rate (Hz) the model was trained at: its ``sample_rate`` attribute, else the course's 8 kHz."""
+    return int(getattr(model, "sample_rate", SAMPLE_RATE))
+
+
+def frame_length(model: torch.nn.Module) -> int:
+    """Samples in one encoder frame (the paper's L), the shortest input the model can separate."""
+    for owner in (model, getattr(model, "encoder", None)):
+        if isinstance(getattr(owner, "L", None), int):
+            return owner.L
+    return 1
+
+
+def _crossfade(length: int, fade_in: int, fade_out: int) -> torch.Tensor:
+    """Weights ``(length,)``: a raised-cosine rise over ``fade_in`` samples, 1, then a fall over ``fade_out``.
+
+    A rise and a fall of the same length sum to exactly 1 sample by sample, and never reach 0, so dividing
+    the overlap-add by the summed weights is always defined.
+    """
+    w = torch.ones(length)
+    if fade_in:
+        w[:fade_in] *= _ramp(fade_in)
+    if fade_out:
+        w[length - fade_out:] *= _ramp(fade_out).flip(0)
+    return w
+
+
+def _ramp(n: int) -> torch.Tensor:
+    return 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(n) + 0.5) / n)
+
+
+def chunk_starts(length: int, chunk: int, overlap: int) -> list[int]:
+    """Start samples of the chunks covering ``length`` samples, neighbours sharing at least ``overlap``.
+
+    The last chunk is moved left to end exactly at the end of the signal, so every chunk is full length
+    (a short last chunk would give the model little context); its overlap with the previous one is larger.
+    """
+    if length <= chunk:
+        return [0]
+    starts = list(range(0, length - chunk, chunk - overlap))
+    return [*starts, length - chunk]
+
+
+def match_order(current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """The order of ``current``'s sources that matches ``previous``: ``current[order]`` lines up with it.
+
+    Both are ``(n_src, time)`` estimates of two neighbouring chunks on the samples they share. The order with
+    the highest SI-SNR between them — the criterion of utterance-level PIT — keeps each speaker on its own
+    output. Returns a ``(n_src,)`` index tensor.
+    """
+    pairwise = metrics.pairwise_si_snr(current.unsqueeze(0), previous.unsqueeze(0))
+    return metrics.best_permutation(pairwise)[0]
+
+
+@torch.inference_mode()
+def _run_model(model: torch.nn.Module, chunk: torch.Tensor) -> torch.Tensor:
+    """``chunk`` ``(time,)`` → estimates ``(n_src, time)`` on the CPU, float32."""
+    device = next(model.parameters(), torch.empty(0)).device
+    est = model(chunk.to(device).unsqueeze(0))
+    if est.dim() != 3 or est.shape[0] != 1 or est.shape[-1] != chunk.shape[-1]:
+        raise CourseError(
+            f"the model returned shape {tuple(est.shape)} for an input of {chunk.shape[-1]} samples; "
+            "expected (1, n_src, time)"
+        )
+    return est[0].float().cpu()
+
+
+def separate_waveform(
+    wav,
+    model: torch.nn.Module,
+    *,
+    sample_rate: int | None = None,
+    chunk_seconds: float = CHUNK_SECONDS,
+    overlap_seconds: float = OVERLAP_SECONDS,
+    progress: bool = False,
+    name: str = "input",
+) -> torch.Tensor:
+    """Separate a mono waveform of any length at the model's rate.
+
+    Args:
+        wav: ``(time,)`` array or tensor, sampled at the model's rate.
+        model: maps ``(batch, time)`` to ``(batch, n_src, time)``.
+        sample_rate: rate of ``wav`` in Hz, used only to turn seconds into samples; the model's by default.
+        chunk_seconds: length of each piece given to the model; memory is bounded by it.
+        overlap_seconds: samples shared by neighbouring chunks, used to align their speaker order and to
+            cross-fade them; a second or more (about the receptive field of the paper's model, 1.53 s)
+            gives both a reliable alignment and a seamless join.
+        progress: show a tqdm bar when there is more than one chunk.
+        name: how errors and the bar refer to the input.
+
+    Returns:
+        ``(n_src, time)`` float32 tensor on the CPU: source ``k`` is the same speaker in every chunk.
+
+    Example:
+        >>> est = separate_waveform(mix, model, chunk_seconds=4, overlap_seconds=1)  # doctest: +SKIP
+    """
+    sample_rate = sample_rate or model_sample_rate(model)
+    wav = torch.as_tensor(np.asarray(wav) if not torch.is_tensor(wav) else wav, dtype=torch.float32)
+    if wav.dim() != 1:
+        raise CourseError(f"{name}: expected a mono waveform shaped (time,), got shape {tuple(wav.shape)}")
+    if not torch.isfinite(wav).all():
+        raise CourseError(f"{name}: the signal holds NaN or Inf samples")
+    frame = frame_length(model)
+    if wav.numel() < frame:
+        raise CourseError(
+            f"{name}: {wav.numel()} samples at {sample_rate} Hz is shorter than one frame of the model "
+            f"(L = {frame} samples)"
+        )
+    chunk, overlap = round(chunk_seconds * sample_rate), round(overlap_seconds * sample_rate)
+    if not 0 < overlap < chunk or chunk < frame:
+        raise CourseError(
+            f"chunks of {chunk_seconds} s overlapping by {overlap_seconds} s are not usable: need "
+            f"0 < overlap < chunk and a chunk of at least one frame ({frame} samples)"
+        )
+
+    length = wav.numel()
+    starts = chunk_starts(length, chunk, overlap)
+    ends = [min(start + chunk, length) for start in starts]
+    total = weight = previous = None
+    bar = tqdm(starts, desc=name, unit="chunk", disable=not progress or len(starts) == 1)
+    for i, (start, end) in enumerate(zip(bar, ends, strict=True)):
+        est = _run_model(model, wav[start:end])
+        if total is None:
+            total, weight = torch.zeros(est.shape[0], length), torch.zeros(length)
+        shared_before = ends[i - 1] - start if i else 0
+        shared_after = end - starts[i + 1] if i + 1 < len(starts) else 0
+        if shared_before:
+            est = est[match_order(est[:, :shared_before], previous[:, -shared_before:])]
+        w = _crossfade(end - start, shared_before, shared_after)
+        total[:, start:end] += est * w
+        weight[start:end] += w
+        previous = est
+    return total / weight
+
+
+def fit_peak(sources: np.ndarray, name: str) -> np.ndarray:
+    """Scale ``sources`` ``(n_src, time)`` together to a 0.99 peak when any sample exceeds 1, with a warning.
+
+    One factor for all sources keeps their relative loudness (scaling each file on its own would not);
+    writing 16-bit files would otherwise clip the peaks silently.
+    """
+    peak = float(np.abs(sources).max())
+    if peak <= 1.0:
+        return sources
+    warnings.warn(
+        f"{name}: the separated sources peak at {peak:.2f} > 1 and would clip; all of them were scaled "
+        f"by {PEAK / peak:.3f} together (relative loudness kept)",
+        stacklevel=2,
+    )
+    return sources * (PEAK / peak)
+
+
+def output_paths(path, out_dir, n_src: int) -> list[Path]:
+    """``OUTDIR/<stem>_s1.wav`` … ``OUTDIR/<stem>_s{n_src}.wav`` for the input ``path``."""
+    return [Path(out_dir) / f"{Path(path).stem}_s{k + 1}.wav" for k in range(n_src)]
+
+
+def separate_file(
+    path,
+    model: torch.nn.Module,
+    out_dir,
+    *,
+    chunk_seconds: float = CHUNK_SECONDS,
+    overlap_seconds: float = OVERLAP_SECONDS,
+    progress: bool = False,
+) -> list[Path]:
+    """Separate one audio file and write ``OUTDIR/<stem>_s1.wav``, … at the file's own sample rate.
+
+    Any rate (resampled to the model's and back), any channel count (averaged to mono with a warning),
+    integer or float samples. Estimates that would clip are scaled together, with a warning.
+
+    Returns:
+        the written paths, one per source.
+
+    Raises:
+        CourseError: naming ``path`` — missing, not audio, empty, NaN/Inf, shorter than one model frame —
+        or naming ``out_dir`` (created when missing) or an output file when it cannot be written.
+    """
+    out_dir = prepare_out_dir(out_dir)
+    wav, sr = audio.load(path)
+    rate = model_sample_rate(model)
+    est = separate_waveform(
+        audio.resample(wav, sr, rate), model, sample_rate=rate, chunk_seconds=chunk_seconds,
+        overlap_seconds=overlap_seconds, progress=progress, name=str(path),
+    )
+    # Resampling back can lengthen or shorten by a sample; the outputs match the input sample for sample.
+    sources = audio.resample(est.numpy(), rate, sr)[:, : wav.shape[0]]
+    sources = np.pad(sources, ((0, 0), (0, wav.shape[0] - sources.shape[1])))
+    sources = fit_peak(sources, str(path))
+    outs = output_paths(path, out_dir, len(sources))
+    return [audio.save(out, src, sr) for out, src in zip(outs, sources, strict=True)]
+
+
+def prepare_out_dir(out_dir) -> Path:
+    """Create ``out_dir`` if needed and prove it is writable (a real write, which also holds for root)."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as err:
+        raise CourseError(f"output folder {out_dir} is not writable ({err.strerror or err})") from None
+    return out_dir
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``tasnet-edu separate``."""
+    parser.add_argument("inputs", nargs="+", metavar="IN", help="audio files (any rate, channels, format)")
+    parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for <stem>_s<k>.wav")
+    parser.add_argument(
+        "--checkpoint", default="course-small", metavar="PATH",
+        help="a checkpoint written by `tasnet-edu train`, or a shipped model name (default: course-small)",
+    )
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS, help="model input per step")
+    parser.add_argument("--overlap-seconds", type=float, default=OVERLAP_SECONDS, help="shared by neighbours")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Separate every input; a bad one is reported on one line and the others still run.
+
+    Returns 1 when any input failed, else 0.
+    """
+    from tasnet_edu import pretrained  # imported here so `tasnet-edu --help` stays fast
+
+    out_dir = prepare_out_dir(args.out)
+    model = pretrained.load(args.checkpoint, device=args.device)
+    failed, first_with_stem = 0, {}
+    for path in args.inputs:
+        with warnings.catch_warnings(record=True) as notices:
+            warnings.simplefilter("always")
+            try:
+                # Two inputs with one stem (a/x.wav, b/x.wav) would write the same output files.
+                owner = first_with_stem.setdefault(Path(path).stem, path)
+                if owner != path:
+                    raise CourseError(f"{path}: outputs would overwrite those of {owner} (same file name)")
+                written = separate_file(
+                    path, model, out_dir, chunk_seconds=args.chunk_seconds,
+                    overlap_seconds=args.overlap_seconds, progress=True,
+                )
+                outcome, stream = f"{path} → " + ", ".join(str(p) for p in written), sys.stdout
+            except CourseError as err:
+                failed += 1
+                outcome, stream = f"tasnet-edu separate: error: {err}", sys.stderr
+        for notice in notices:
+            print(f"tasnet-edu separate: notice: {notice.message}", file=sys.stderr)
+        print(outcome, file=stream)
+    if failed:
+        print(f"tasnet-edu separate: {failed} of {len(args.inputs)} input(s) failed", file=sys.stderr)
+    return 1 if failed else 0

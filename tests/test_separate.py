@@ -1,0 +1,224 @@
+"""`tasnet_edu.separate` and `tasnet-edu separate`: chunks, alignment, rates, channels, clipping, bad input.
+
+No trained model ships yet, so the separation itself is played by toy separators whose right answer is known:
+an exact separator that returns the true sources in a random order on every call (the permutation problem a
+PIT-trained model has, chunk by chunk), and a fixed-gain "separator" for the file-level checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from torch import nn
+
+from tasnet_edu import separate
+from tasnet_edu.cli import main
+from tasnet_edu.errors import CourseError
+
+RATE = 8000
+
+
+class ShufflingOracle(nn.Module):
+    """Knows the mixture and its sources; returns the sources of any chunk, in a random order each call."""
+
+    L = 16
+    sample_rate = RATE
+
+    def __init__(self, mix: torch.Tensor, sources: torch.Tensor, seed: int = 0):
+        super().__init__()
+        self.mix, self.sources = mix, sources
+        self.generator = torch.Generator().manual_seed(seed)
+        self.orders: list[list[int]] = []
+        self.lengths: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        chunk = x[0]
+        # The mixture is white noise, so its first sample value locates the chunk.
+        (start,) = (self.mix == chunk[0]).nonzero()[0].tolist()
+        assert torch.equal(self.mix[start:start + len(chunk)], chunk)
+        order = torch.randperm(len(self.sources), generator=self.generator)
+        self.orders.append(order.tolist())
+        self.lengths.append(len(chunk))
+        return self.sources[order, start:start + len(chunk)].unsqueeze(0)
+
+
+class Gains(nn.Module):
+    """A stand-in separator: source k is the mixture times ``gains[k]`` (so every output is predictable)."""
+
+    L = 16
+    sample_rate = RATE
+
+    def __init__(self, *gains: float):
+        super().__init__()
+        self.gains = torch.tensor(gains).view(1, -1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1) * self.gains
+
+
+def tone(seconds: float, rate: int, freqs=(220.0, 660.0, 1500.0)) -> np.ndarray:
+    """A band-limited test signal (all partials below 4 kHz, so an 8 kHz model rate keeps all of it)."""
+    t = np.arange(round(seconds * rate)) / rate
+    return (0.2 * sum(np.sin(2 * np.pi * f * t + f) for f in freqs)).astype(np.float32)
+
+
+def corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b)))
+
+
+# --- chunking and alignment ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_src", [2, 3])
+def test_chunks_keep_one_speaker_order(n_src):
+    gen = torch.Generator().manual_seed(n_src)
+    sources = torch.randn(n_src, 10 * RATE + 123, generator=gen)
+    # Each source silent for a while, as speakers are, so the alignment must cope with pauses too.
+    for k in range(n_src):
+        sources[k, (2 + 3 * k) * RATE:(3 + 3 * k) * RATE] = 0
+    mix = sources.sum(0)
+    oracle = ShufflingOracle(mix, sources, seed=n_src)
+
+    est = separate.separate_waveform(mix, oracle, chunk_seconds=1.5, overlap_seconds=0.5)
+
+    assert len(oracle.orders) > 5 and len({tuple(o) for o in oracle.orders}) > 1  # the order did change
+    assert max(oracle.lengths) <= 1.5 * RATE  # memory bounded by the chunk, whatever the file's length
+    order = [int(torch.argmax(torch.stack([torch.dot(e, s) for s in sources]))) for e in est]
+    assert sorted(order) == list(range(n_src))
+    torch.testing.assert_close(est, sources[order], atol=1e-5, rtol=0)
+
+
+def test_one_chunk_when_short_and_crossfade_sums_to_one():
+    mix = torch.randn(3 * RATE)
+    model = Gains(0.5, 2.0)
+    est = separate.separate_waveform(mix, model, chunk_seconds=4, overlap_seconds=1)
+    torch.testing.assert_close(est, torch.stack([0.5 * mix, 2.0 * mix]))
+    est = separate.separate_waveform(mix, model, chunk_seconds=0.7, overlap_seconds=0.2)
+    torch.testing.assert_close(est, torch.stack([0.5 * mix, 2.0 * mix]), atol=1e-5, rtol=1e-5)
+
+
+def test_chunk_starts_cover_the_signal_with_full_chunks():
+    for length in [100, 101, 250, 999]:
+        starts = separate.chunk_starts(length, chunk=100, overlap=30)
+        assert starts[0] == 0 and starts[-1] + 100 == max(length, 100)
+        assert all(b - a <= 70 for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_waveform_errors_name_the_input():
+    model = Gains(1.0, 1.0)
+    with pytest.raises(CourseError, match="clip.wav.*shorter than one frame"):
+        separate.separate_waveform(torch.zeros(10), model, name="clip.wav")
+    with pytest.raises(CourseError, match="clip.wav.*NaN"):
+        separate.separate_waveform(torch.tensor([0.0, float("nan")] * 20), model, name="clip.wav")
+    with pytest.raises(CourseError, match="overlap"):
+        separate.separate_waveform(torch.zeros(RATE), model, chunk_seconds=1, overlap_seconds=1)
+
+
+# --- files --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", [16000, 44100])
+def test_resampling_round_trip(tmp_path, rate):
+    wav = tone(2.0, rate)
+    sf.write(tmp_path / "talk.wav", wav, rate, subtype="FLOAT")
+    out = separate.separate_file(tmp_path / "talk.wav", Gains(0.5, 0.25), tmp_path / "out")
+    assert [p.name for p in out] == ["talk_s1.wav", "talk_s2.wav"]
+    for path, gain in zip(out, (0.5, 0.25), strict=True):
+        got, got_rate = sf.read(path, dtype="float32")
+        assert got_rate == rate and got.shape == wav.shape
+        inner = slice(rate // 10, -rate // 10)  # resampling filters ring at the very ends
+        assert corr(got[inner], wav[inner]) > 0.999
+        assert np.abs(got[inner]).max() == pytest.approx(gain * np.abs(wav[inner]).max(), rel=0.02)
+
+
+def test_stereo_int16_input_is_downmixed_with_a_notice(tmp_path):
+    left, right = tone(1.0, RATE, (300.0,)), tone(1.0, RATE, (700.0,))
+    pcm = (np.stack([left, right], axis=1) * 32767).astype(np.int16)
+    sf.write(tmp_path / "duet.wav", pcm, RATE, subtype="PCM_16")
+    with pytest.warns(UserWarning, match="duet.wav: 2 channels averaged to mono"):
+        out = separate.separate_file(tmp_path / "duet.wav", Gains(1.0, 1.0), tmp_path)
+    got, _ = sf.read(out[0], dtype="float32")
+    assert np.abs(got - (left + right) / 2).max() < 2e-4  # int16 scaled to [-1, 1], then the mean
+
+
+def test_outputs_are_rescaled_together_not_clipped(tmp_path):
+    wav = tone(1.0, RATE)
+    sf.write(tmp_path / "loud.wav", wav, RATE)
+    with pytest.warns(UserWarning, match="loud.wav: the separated sources peak at .* scaled"):
+        out = separate.separate_file(tmp_path / "loud.wav", Gains(4.0, 2.0), tmp_path)
+    s1, s2 = (sf.read(p, dtype="float32")[0] for p in out)
+    assert np.abs(s1).max() == pytest.approx(separate.PEAK, abs=1e-3)
+    assert np.abs(s1).max() / np.abs(s2).max() == pytest.approx(2.0, rel=1e-3)  # relative loudness kept
+    assert corr(s1, wav) > 0.9999  # scaled, not clipped
+
+
+# --- the command line ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def gains_model(monkeypatch):
+    """`tasnet-edu separate` with a `Gains` model in place of the checkpoint (the other sub-commands are
+    left out of the parser: this file tests `separate` alone)."""
+    from tasnet_edu import cli, pretrained
+
+    model = Gains(0.6, 0.4)
+    monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": model)
+    monkeypatch.setattr(cli, "COMMANDS", {"separate": cli.COMMANDS["separate"]})
+    return model
+
+
+def bad_inputs(folder) -> dict[str, str]:
+    """One file per kind of bad input → a pattern its error line must contain."""
+    (folder / "notes.wav").write_text("not audio at all")
+    sf.write(folder / "empty.wav", np.zeros(0, np.float32), RATE)
+    sf.write(folder / "short.wav", np.zeros(10, np.float32), RATE)
+    sf.write(folder / "nan.wav", np.array([0.1, np.nan] * 100, np.float32), RATE, subtype="FLOAT")
+    sf.write(folder / "inf.wav", np.array([0.1, np.inf] * 100, np.float32), RATE, subtype="FLOAT")
+    return {
+        "missing.wav": "no such file", "notes.wav": "not a readable audio file", "empty.wav": "no samples",
+        "short.wav": "shorter than one frame", "nan.wav": "NaN or Inf", "inf.wav": "NaN or Inf",
+    }
+
+
+def test_cli_reports_each_bad_input_and_still_separates_the_good_ones(tmp_path, gains_model, capsys):
+    expected = bad_inputs(tmp_path)
+    sf.write(tmp_path / "good.wav", tone(1.0, 16000), 16000)
+    sf.write(tmp_path / "also_good.wav", tone(1.0, RATE), RATE)
+    names = ["missing.wav", "good.wav", *list(expected)[1:], "also_good.wav"]
+
+    code = main(["separate", *(str(tmp_path / n) for n in names), "-o", str(tmp_path / "out")])
+
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1
+    for name, pattern in expected.items():
+        lines = [line for line in err if name in line]
+        assert len(lines) == 1 and "error" in lines[0] and pattern in lines[0], (name, err)
+    assert f"{len(expected)} of {len(names)} input(s) failed" in err[-1]
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["also_good_s1.wav", "also_good_s2.wav", "good_s1.wav", "good_s2.wav"]
+    assert sf.info(tmp_path / "out" / "good_s1.wav").samplerate == 16000
+
+
+def test_cli_success_exit_zero_and_notices(tmp_path, gains_model, capsys):
+    sf.write(tmp_path / "st.wav", np.stack([tone(0.5, RATE)] * 2, axis=1), RATE)
+    assert main(["separate", str(tmp_path / "st.wav"), "-o", str(tmp_path / "new" / "dir")]) == 0
+    out = capsys.readouterr()
+    assert "notice:" in out.err and "2 channels averaged to mono" in out.err
+    assert "st_s1.wav" in out.out and (tmp_path / "new" / "dir" / "st_s2.wav").is_file()
+
+
+def test_cli_unwritable_outdir(tmp_path, gains_model, capsys):
+    sf.write(tmp_path / "a.wav", tone(0.5, RATE), RATE)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    assert main(["separate", str(tmp_path / "a.wav"), "-o", str(tmp_path / "taken")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "taken" in err[0] and "not writable" in err[0]
+
+
+def test_cli_same_stem_twice_is_refused_not_overwritten(tmp_path, gains_model, capsys):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        sf.write(tmp_path / sub / "x.wav", tone(0.5, RATE), RATE)
+    inputs = [str(tmp_path / sub / "x.wav") for sub in ("a", "b")]
+    code = main(["separate", *inputs, "-o", str(tmp_path)])
+    assert code == 1 and "would overwrite" in capsys.readouterr().err
+    assert (tmp_path / "x_s1.wav").is_file()
