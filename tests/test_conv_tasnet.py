@@ -1,0 +1,141 @@
+"""Conv-TasNet: parameter count and receptive field of the paper config, shapes, causality, bad input."""
+
+import pytest
+import torch
+
+from tasnet_edu.errors import CourseError
+from tasnet_edu.models import ConvTasNet
+from tasnet_edu.tcn import receptive_field
+from tasnet_edu.utils import count_parameters
+
+
+def _tiny(**kw):
+    torch.manual_seed(0)
+    return ConvTasNet(**{**dict(N=16, L=8, B=8, H=12, Sc=6, P=3, X=3, R=2), **kw})
+
+
+def test_paper_config_parameters_receptive_field_and_forward():
+    model = ConvTasNet.paper()
+    c = model.config
+    N, L, B, H, Sc = c["N"], c["L"], c["B"], c["H"], c["Sc"]
+    assert count_parameters(model) == 4_984_881
+    # The paper's 5.05 M counts the last block's residual 1×1 conv (H·B weights + B biases), which we drop.
+    assert count_parameters(model) + H * B + B == 5_050_545
+    assert count_parameters(model.encoder) == count_parameters(model.decoder) == N * L
+    assert count_parameters(model.mask_conv) == 1 + Sc * 2 * N + 2 * N
+    assert model.receptive_field == (receptive_field(3, 8, 3) - 1) * L // 2 + L == 12_256
+    assert round(model.receptive_field / 8000, 2) == 1.53
+    with torch.inference_mode():
+        out = model(torch.randn(1, 801))
+    assert out.shape == (1, 2, 801) and torch.isfinite(out).all()
+
+
+def test_tiny_factory_is_documented():
+    model = ConvTasNet.tiny()
+    assert count_parameters(model) == 101_405
+    assert model.receptive_field == 4080
+    assert f"{count_parameters(model):,}" in ConvTasNet.tiny.__doc__
+
+
+@pytest.mark.parametrize("time", [8, 9, 100, 1001])
+def test_any_length_in_same_length_out(time):
+    model = _tiny()
+    mix = torch.randn(3, time)
+    est = model(mix)
+    assert est.shape == (3, 2, time)
+    frames = model.encode(mix).shape[-1]
+    assert model.encode(mix).shape == (3, 16, frames)
+    assert model.masks(mix).shape == (3, 2, 16, frames)
+    assert (frames - 1) * 4 + 8 >= time > (frames - 2) * 4 + 8  # the fewest frames that cover the input
+
+
+def test_mask_activations():
+    mix = torch.randn(2, 400)
+    assert (_tiny(mask_act="relu").masks(mix) >= 0).all()
+    m = _tiny(mask_act="sigmoid").masks(mix)
+    assert ((m > 0) & (m < 1)).all()
+    torch.testing.assert_close(_tiny(mask_act="softmax").masks(mix).sum(1), torch.ones(2, 16, 99))
+    with pytest.raises(CourseError, match="mask_act"):
+        _tiny(mask_act="tanh")
+
+
+def test_encoder_is_linear():
+    w = _tiny().encode(torch.randn(1, 400))
+    assert (w < 0).any()
+
+
+def test_masks_are_applied_to_the_encoder_output():
+    model = _tiny(n_src=3)
+    mix = torch.randn(2, 203)
+    w, m = model.encode(mix), model.masks(mix)
+    est = model.decoder((w.unsqueeze(1) * m).flatten(0, 1)).view(2, 3, -1)[..., :203]
+    torch.testing.assert_close(model(mix), est)
+
+
+def test_every_parameter_gets_a_gradient():
+    model = _tiny(norm="cLN", causal=True)
+    model(torch.randn(2, 300)).square().mean().backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert dead == []
+
+
+def test_causal_model_never_looks_ahead():
+    model = _tiny(norm="cLN", causal=True)
+    L, t = model.L, 700
+    mix = torch.randn(1, 1200)
+    changed = mix.clone()
+    changed[:, t:] = torch.randn(1, 1200 - t)
+    with torch.no_grad():
+        a, b = model(mix), model(changed)
+    torch.testing.assert_close(a[..., : t - L], b[..., : t - L], rtol=0, atol=1e-6)
+    assert not torch.allclose(a[..., t:], b[..., t:])
+
+
+def test_non_causal_model_looks_ahead():
+    model = _tiny()
+    mix = torch.randn(1, 1200)
+    changed = mix.clone()
+    changed[:, 700:] = 0
+    with torch.no_grad():
+        assert not torch.allclose(model(mix)[..., :600], model(changed)[..., :600])
+
+
+def test_causal_needs_a_causal_norm():
+    with pytest.raises(CourseError, match="cLN"):
+        ConvTasNet(causal=True, norm="gLN")
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.randn(100), r"\(100,\)"),
+        (torch.randn(1, 1, 100), r"\(1, 1, 100\)"),
+        (torch.randn(2, 5), r"\(2, 5\).*too short"),
+        (torch.tensor([[0.0] * 50 + [float("nan")] * 3]), r"NaN.*\(1, 53\)"),
+    ],
+)
+def test_bad_input_raises_course_error(bad, match):
+    model = _tiny()
+    for call in (model, model.masks, model.encode):
+        with pytest.raises(CourseError, match=match):
+            call(bad)
+
+
+def test_config_rebuilds_the_model():
+    model = _tiny(norm="cLN", causal=True, mask_act="sigmoid")
+    clone = ConvTasNet(**model.config)
+    clone.load_state_dict(model.state_dict())
+    mix = torch.randn(1, 300)
+    torch.testing.assert_close(clone(mix), model(mix))
+
+
+def test_bf16_autocast_runs_and_stays_close():
+    model = _tiny()
+    mix = torch.randn(2, 800)
+    with torch.no_grad():
+        ref = model(mix)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            est = model(mix)
+    assert torch.isfinite(est).all()
+    err = (est.float() - ref).square().mean() / ref.square().mean()
+    assert err < 1e-2
