@@ -2,19 +2,31 @@
 
 An encoder turns a waveform ``(batch, time)`` into frames ``(batch, N, frames)``: N basis coefficients for
 each window of L samples, windows advancing by ``stride`` samples. Its decoder maps ``(batch, N, frames)``
-back to ``(batch, time)`` by overlap-add. Conv-TasNet learns both (``LearnedEncoder``/``LearnedDecoder``);
-the STFT fixes them.
+back to ``(batch, time)`` by overlap-add. Three families share that interface:
+
+- ``LearnedEncoder`` / ``LearnedDecoder``: free filterbanks learned with the separator (Conv-TasNet).
+- ``STFTEncoder`` / ``STFTDecoder``: the fixed short-time Fourier transform, as N = L real channels
+  (real and imaginary parts), so a separator's mask can act on it exactly as on a learned code.
+- ``GatedEncoder`` / ``GatedDecoder``: TasNet's non-negative gated encoder on unit-norm segments
+  (Luo & Mesgarani, ICASSP 2018); its decoder multiplies each segment's norm back.
+
+``encoder_pair(kind, N, L, stride)`` builds either of the first two pairs by name, and the helpers at the
+end (``code_ratio_masks``, ``oracle_code_separate``, ``filter_responses``) compare bases on equal terms.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tasnet_edu.errors import CourseError
+
 
 def pad_to_frames(x: torch.Tensor, kernel_size: int, stride: int) -> tuple[torch.Tensor, int]:
-    """Right-pad ``x`` (..., time) with zeros so that windows of ``kernel_size`` hopping by ``stride`` tile it.
+    """Right-pad ``x`` (..., time) with zeros so windows of ``kernel_size`` hopping by ``stride`` tile it.
 
     Returns the padded signal and the number of zeros added; trim that many samples from the decoder's
     output to get the input length back. Padding only on the right keeps a causal model causal.
@@ -23,6 +35,28 @@ def pad_to_frames(x: torch.Tensor, kernel_size: int, stride: int) -> tuple[torch
     frames = max(1, -(-(time - kernel_size) // stride) + 1)
     pad = (frames - 1) * stride + kernel_size - time
     return F.pad(x, (0, pad)), pad
+
+
+def _check_waveform(x: torch.Tensor, L: int, who: str) -> None:
+    """Raise ``CourseError`` unless ``x`` is a ``(batch, time)`` tensor holding at least one window."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise CourseError(f"{who} expects a waveform tensor shaped (batch, time), got {shape}; "
+                          "add a batch axis with x.unsqueeze(0)")
+    if x.shape[-1] < L:
+        raise CourseError(f"{who}: the waveform has {x.shape[-1]} samples, fewer than one window (L={L}); "
+                          "pad it first with pad_to_frames(x, L, stride)")
+
+
+def _check_codes(w: torch.Tensor, N: int, who: str) -> None:
+    if not isinstance(w, torch.Tensor) or w.dim() != 3 or w.shape[1] != N:
+        shape = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
+        raise CourseError(f"{who} expects codes shaped (batch, N={N}, frames), got {shape}")
+
+
+def _check_stride(L: int, stride: int) -> None:
+    if L < 2 or not 1 <= stride <= L:
+        raise CourseError(f"need a window L >= 2 and a stride between 1 and L, got L={L}, stride={stride}")
 
 
 class LearnedEncoder(nn.Module):
@@ -40,10 +74,12 @@ class LearnedEncoder(nn.Module):
     def __init__(self, N: int, L: int, stride: int | None = None, relu: bool = True):
         super().__init__()
         self.N, self.L, self.stride = N, L, stride or L // 2
+        _check_stride(L, self.stride)
         self.conv = nn.Conv1d(1, N, L, stride=self.stride, bias=False)
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_waveform(x, self.L, type(self).__name__)
         w = self.conv(x.unsqueeze(1))
         return F.relu(w) if self.relu else w
 
@@ -57,7 +93,230 @@ class LearnedDecoder(nn.Module):
     def __init__(self, N: int, L: int, stride: int | None = None):
         super().__init__()
         self.N, self.L, self.stride = N, L, stride or L // 2
+        _check_stride(L, self.stride)
         self.deconv = nn.ConvTranspose1d(N, 1, L, stride=self.stride, bias=False)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
+        _check_codes(w, self.N, type(self).__name__)
         return self.deconv(w).squeeze(1)
+
+
+# --- the fixed STFT pair -------------------------------------------------------------------------------
+
+
+def sine_window(L: int) -> torch.Tensor:
+    """``sin(π (n + ½) / L)``, n = 0 … L-1: a square-root Hann window shifted by half a sample.
+
+    It never reaches zero (so every sample, the first and last included, can be reconstructed), and at
+    50 % overlap its square overlap-adds to exactly 1 (sin² + cos² = 1, the Princen–Bradley condition).
+    """
+    return torch.sin(math.pi * (torch.arange(L, dtype=torch.float64) + 0.5) / L)
+
+
+def real_dft_basis(L: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The orthonormal real DFT basis of length L, rows ordered by frequency.
+
+    Row for bin k: ``cos(2πkn/L)`` (the real part of the DFT) and, for 0 < k < L/2, ``-sin(2πkn/L)``
+    (the imaginary part); DC and, for even L, the Nyquist bin have no imaginary part. That is exactly L rows,
+    scaled so the ``(L, L)`` matrix is orthogonal: the STFT is then an invertible change of basis per frame.
+
+    Returns ``(basis (L, L), bins (L,))`` with ``bins[i]`` the DFT bin index k of row i.
+    """
+    n = torch.arange(L, dtype=torch.float64)
+    rows, bins = [], []
+    for k in range(L // 2 + 1):
+        edge = k == 0 or 2 * k == L
+        scale = math.sqrt((1.0 if edge else 2.0) / L)
+        rows.append(scale * torch.cos(2 * math.pi * k * n / L))
+        bins.append(k)
+        if not edge:
+            rows.append(-scale * torch.sin(2 * math.pi * k * n / L))
+            bins.append(k)
+    return torch.stack(rows), torch.tensor(bins)
+
+
+class STFTEncoder(nn.Module):
+    """Fixed STFT analysis with the learned encoder's interface: N = L real channels per frame.
+
+    Each frame of L samples is multiplied by a sine window (``sine_window``) and projected on the orthonormal
+    real DFT basis (``real_dft_basis``): channel pairs are the real and imaginary parts of bin k, ordered by
+    frequency. A mask in [0, 1] per channel is therefore as meaningful here as on a learned code.
+
+    Args:
+        L: window length in samples (also the number of channels N).
+        stride: hop between frames; L // 2 by default.
+
+    Shapes: ``(batch, time) → (batch, N=L, frames)``, ``frames = (time - L) // stride + 1``.
+    """
+
+    def __init__(self, L: int, stride: int | None = None):
+        super().__init__()
+        self.N, self.L, self.stride = L, L, stride or L // 2
+        _check_stride(L, self.stride)
+        basis, bins = real_dft_basis(L)
+        self.register_buffer("weight", (basis * sine_window(L)).float().unsqueeze(1))  # (N, 1, L)
+        self.register_buffer("bins", bins)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_waveform(x, self.L, type(self).__name__)
+        return F.conv1d(x.unsqueeze(1), self.weight, stride=self.stride)
+
+
+class STFTDecoder(nn.Module):
+    """Inverse of ``STFTEncoder``: windowed overlap-add, divided by the summed squared windows.
+
+    Dividing by the window envelope (the least-squares inverse STFT) makes ``decoder(encoder(x)) == x`` for
+    every sample, the first and last half-frames included, and for any stride up to L.
+
+    Args:
+        L: window length in samples (N = L channels).
+        stride: hop between frames; L // 2 by default.
+
+    Shapes: ``(batch, N=L, frames) → (batch, time)`` with ``time = (frames - 1) * stride + L``.
+    """
+
+    def __init__(self, L: int, stride: int | None = None):
+        super().__init__()
+        self.N, self.L, self.stride = L, L, stride or L // 2
+        _check_stride(L, self.stride)
+        basis, _ = real_dft_basis(L)
+        window = sine_window(L)
+        self.register_buffer("weight", (basis * window).float().unsqueeze(1))  # (N, 1, L)
+        self.register_buffer("window_sq", (window**2).float().view(1, 1, L))
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        _check_codes(w, self.N, type(self).__name__)
+        y = F.conv_transpose1d(w, self.weight, stride=self.stride)
+        ones = torch.ones(1, 1, w.shape[-1], dtype=w.dtype, device=w.device)
+        envelope = F.conv_transpose1d(ones, self.window_sq.to(w.dtype), stride=self.stride)
+        return (y / envelope).squeeze(1)
+
+
+def encoder_pair(kind: str, N: int, L: int, stride: int | None = None) -> tuple[nn.Module, nn.Module]:
+    """``(encoder, decoder)`` of one family, so one separator can sit behind either.
+
+    Args:
+        kind: ``"stft"`` (fixed; needs ``N == L``) or ``"learned"`` (free, linear: no ReLU, so that codes of
+            a sum are the sum of codes, as for the STFT).
+        N: channels; L: window in samples; stride: hop (L // 2 by default).
+    """
+    if kind == "stft":
+        if N != L:
+            raise CourseError(f"the STFT basis has exactly N = L channels; got N={N}, L={L}")
+        return STFTEncoder(L, stride), STFTDecoder(L, stride)
+    if kind == "learned":
+        return LearnedEncoder(N, L, stride, relu=False), LearnedDecoder(N, L, stride)
+    raise CourseError(f"unknown encoder kind {kind!r}; choose 'stft' or 'learned'")
+
+
+# --- TasNet's gated encoder ----------------------------------------------------------------------------
+
+
+class GatedEncoder(nn.Module):
+    """TasNet's non-negative encoder (Luo & Mesgarani, ICASSP 2018).
+
+    Each segment x_k of L samples is first divided by its L2 norm, then coded as
+    ``w_k = ReLU(U x̂_k) ⊙ sigmoid(V x̂_k)`` with ``x̂_k = x_k / (‖x_k‖₂ + eps)``: N non-negative weights
+    (ReLU), each gated by a sigmoid. The codes do not depend on the loudness of the segment; the norms are
+    returned so that ``GatedDecoder`` can multiply them back.
+
+    Args:
+        N: number of basis signals (500 in the paper).
+        L: segment length in samples (40 = 5 ms at 8 kHz in the paper).
+        stride: hop between segments; L by default (the paper's non-overlapping segments).
+        eps: added to each norm so that a silent segment gives zero codes, not NaN.
+
+    Shapes: ``(batch, time) → (codes (batch, N, frames), norms (batch, 1, frames))``.
+    """
+
+    def __init__(self, N: int, L: int, stride: int | None = None, eps: float = 1e-8):
+        super().__init__()
+        self.N, self.L, self.stride, self.eps = N, L, stride or L, eps
+        _check_stride(L, self.stride)
+        self.conv_U = nn.Conv1d(1, N, L, stride=self.stride, bias=False)
+        self.conv_V = nn.Conv1d(1, N, L, stride=self.stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_waveform(x, self.L, type(self).__name__)
+        norms = torch.linalg.vector_norm(x.unfold(-1, self.L, self.stride), dim=-1).unsqueeze(1)
+        # The convolution is linear, so convolving x and then dividing frame k by its norm equals
+        # convolving the normalised segment; this keeps nn.Conv1d's weights (N, 1, L) like the other encoders.
+        scale = 1.0 / (norms + self.eps)
+        x = x.unsqueeze(1)
+        return F.relu(self.conv_U(x) * scale) * torch.sigmoid(self.conv_V(x) * scale), norms
+
+
+class GatedDecoder(LearnedDecoder):
+    """TasNet's linear decoder: N learned basis signals of L samples, each segment scaled by its norm.
+
+    Because the decoder is linear, scaling the codes of frame k by ``norms[k]`` scales that frame's output
+    segment by the same factor: the normalisation of ``GatedEncoder`` is undone exactly.
+
+    Args:
+        N, L: as for ``GatedEncoder``; stride: L by default (non-overlapping segments).
+
+    Shapes: ``(codes (batch, N, frames), norms (batch, 1, frames)) → (batch, time)``.
+    """
+
+    def __init__(self, N: int, L: int, stride: int | None = None):
+        super().__init__(N, L, stride or L)
+
+    def forward(self, w: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+        return super().forward(w * norms)
+
+
+# --- comparing bases: oracle masks and filter shapes ---------------------------------------------------
+
+
+def code_ratio_masks(source_codes: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Oracle ratio masks in any basis: ``M_i = |W_i| / Σ_j |W_j|`` per channel and frame.
+
+    ``W_i`` are the codes of source i in the basis. For a linear encoder the mixture's code is ``Σ_i W_i``,
+    and these masks are in [0, 1] and sum to one over sources (like a separator's softmax). In the STFT basis
+    it is the ratio mask applied to real and imaginary parts separately.
+
+    Shapes: ``(..., n_src, N, frames) → (..., n_src, N, frames)``.
+    """
+    mag = source_codes.abs()
+    return mag / (mag.sum(dim=-3, keepdim=True) + eps)
+
+
+def oracle_code_separate(encoder: nn.Module, decoder: nn.Module, mix: torch.Tensor,
+                         sources: torch.Tensor) -> torch.Tensor:
+    """Separate ``mix`` with the oracle ``code_ratio_masks`` of ``sources`` in the basis of ``encoder``.
+
+    The sources' codes give the masks; the masks multiply the mixture's code; the decoder synthesises each
+    estimate. Differentiable in the encoder's and decoder's weights, so a basis can be learned for it.
+
+    Shapes: ``mix (batch, time)``, ``sources (batch, n_src, time)`` → estimates ``(batch, n_src, time)``.
+    """
+    if sources.dim() != 3 or mix.dim() != 2 or sources.shape[::2] != mix.shape:
+        raise CourseError(f"need mix (batch, time) and sources (batch, n_src, time) of the same length, "
+                          f"got {tuple(mix.shape)} and {tuple(sources.shape)}")
+    batch, n_src, time = sources.shape
+    mix, _ = pad_to_frames(mix, encoder.L, encoder.stride)
+    sources, _ = pad_to_frames(sources, encoder.L, encoder.stride)
+    codes = encoder(sources.reshape(batch * n_src, -1))
+    masks = code_ratio_masks(codes.view(batch, n_src, *codes.shape[1:]))
+    est = decoder((masks * encoder(mix).unsqueeze(1)).flatten(0, 1))
+    return est.view(batch, n_src, -1)[..., :time]
+
+
+def filter_responses(weight: torch.Tensor, sample_rate: int = 8000, n_fft: int = 256
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Magnitude responses of N filters and their order by centre frequency.
+
+    Args:
+        weight: filters ``(N, L)`` or a conv weight ``(N, 1, L)``.
+        sample_rate: to express frequencies in Hz.
+        n_fft: zero-padded FFT size (≥ L) for a smooth response.
+
+    Returns ``(freqs (n_fft//2+1,) in Hz, responses (N, n_fft//2+1) in dB re the largest, order (N,))``;
+    ``order`` sorts the filters by the frequency of their response's peak (their centre frequency).
+    """
+    w = weight.detach().reshape(weight.shape[0], -1).double().cpu()
+    mag = torch.fft.rfft(w, n=max(n_fft, w.shape[-1])).abs()
+    freqs = torch.fft.rfftfreq(max(n_fft, w.shape[-1]), d=1.0 / sample_rate)
+    db = 20 * torch.log10(mag / mag.max().clamp_min(1e-12) + 1e-6)
+    order = torch.argsort(freqs[mag.argmax(dim=-1)], stable=True)
+    return freqs, db.float(), order
