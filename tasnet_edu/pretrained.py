@@ -60,7 +60,9 @@ def load(name_or_path, device="cpu") -> torch.nn.Module:
         device: where the model goes (``"cpu"``, ``"cuda"``, a ``torch.device``).
 
     Returns:
-        the model in eval mode; ``model(mix (batch, time)) → (batch, n_src, time)``.
+        the model in eval mode, built with the configuration the checkpoint records;
+        ``model(mix (batch, time)) → (batch, n_src, time)``; ``model.sample_rate`` is the rate (Hz) it was
+        trained at, which ``tasnet_edu.separate`` resamples to.
 
     Raises:
         CourseError: unknown name, model not shipped yet, missing/truncated/foreign checkpoint, weights that
@@ -76,4 +78,32 @@ def load(name_or_path, device="cpu") -> torch.nn.Module:
         raise CourseError("--device cuda was asked for, but this machine has no CUDA GPU; use cpu")
     checkpoint = train.load_checkpoint(resolve(name_or_path))
     model = train.model_from_checkpoint(checkpoint)
+    model.sample_rate = int(checkpoint["config"]["sample_rate"])
     return model.to(device).eval()
+
+
+def load_weights(model: torch.nn.Module, name_or_path) -> torch.nn.Module:
+    """Copy a checkpoint's weights into ``model``, a model you built yourself; returns ``model``.
+
+    Raises:
+        CourseError: when the checkpoint was trained with another configuration; the message names every
+        hyper-parameter that differs, e.g. ``checkpoint has N=256, model has N=512``.
+    """
+    trained = load(name_or_path, device=next(model.parameters(), torch.empty(0)).device)
+    if type(trained) is not type(model):
+        kinds = type(trained).__name__, type(model).__name__
+        raise CourseError(f"{name_or_path}: the checkpoint holds a {kinds[0]}, the model is a {kinds[1]}")
+    ours = getattr(model, "config", {})
+    differ = [
+        f"checkpoint has {k}={v!r}, model has {k}={ours.get(k)!r}"
+        for k, v in getattr(trained, "config", {}).items()
+        if ours.get(k) != v
+    ]
+    if differ:
+        raise CourseError(
+            f"{name_or_path}: its weights do not fit this model: {'; '.join(differ)} "
+            "(or let `pretrained.load` build the model the checkpoint records)"
+        )
+    model.load_state_dict(trained.state_dict())
+    model.sample_rate = trained.sample_rate
+    return model

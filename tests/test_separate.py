@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from tasnet_edu import separate
+from tasnet_edu import cli, pretrained, separate
 from tasnet_edu.cli import main
 from tasnet_edu.errors import CourseError
 
@@ -155,14 +155,16 @@ def test_outputs_are_rescaled_together_not_clipped(tmp_path):
 # --- the command line ---------------------------------------------------------------------------------------
 
 @pytest.fixture
-def gains_model(monkeypatch):
-    """`tasnet-edu separate` with a `Gains` model in place of the checkpoint (the other sub-commands are
-    left out of the parser: this file tests `separate` alone)."""
-    from tasnet_edu import cli, pretrained
+def separate_only(monkeypatch):
+    """The `tasnet-edu` parser with only `separate` (this file tests that sub-command alone)."""
+    monkeypatch.setattr(cli, "COMMANDS", {"separate": cli.COMMANDS["separate"]})
 
+
+@pytest.fixture
+def gains_model(monkeypatch, separate_only):
+    """`tasnet-edu separate` with a `Gains` model in place of the checkpoint."""
     model = Gains(0.6, 0.4)
     monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": model)
-    monkeypatch.setattr(cli, "COMMANDS", {"separate": cli.COMMANDS["separate"]})
     return model
 
 
@@ -222,3 +224,31 @@ def test_cli_same_stem_twice_is_refused_not_overwritten(tmp_path, gains_model, c
     code = main(["separate", *inputs, "-o", str(tmp_path)])
     assert code == 1 and "would overwrite" in capsys.readouterr().err
     assert (tmp_path / "x_s1.wav").is_file()
+
+
+def test_cli_with_a_real_checkpoint_end_to_end(tmp_path, separate_only, capsys):
+    """A random-weight tiny Conv-TasNet saved by the trainer: a 44.1 kHz stereo int16 file in, in chunks."""
+    from test_pretrained import write_checkpoint
+
+    from tasnet_edu.models import ConvTasNet
+
+    torch.manual_seed(0)
+    checkpoint = write_checkpoint(tmp_path / "tiny.pt", ConvTasNet.tiny(X=2, R=1))
+    pcm = (np.stack([tone(3.0, 44100)] * 2, axis=1) * 20000).astype(np.int16)
+    sf.write(tmp_path / "song.wav", pcm, 44100, subtype="PCM_16")
+
+    code = main(["separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--checkpoint",
+                 str(checkpoint), "--chunk-seconds", "1", "--overlap-seconds", "0.25"])
+
+    assert code == 0, capsys.readouterr().err
+    for k in (1, 2):
+        info = sf.info(tmp_path / "out" / f"song_s{k}.wav")
+        assert info.samplerate == 44100 and info.frames == len(pcm) and info.channels == 1
+
+
+@pytest.mark.skipif(pretrained.shipped_path("course-small").is_file(), reason="course-small is shipped")
+def test_cli_default_model_not_shipped_yet(tmp_path, separate_only, capsys):
+    sf.write(tmp_path / "a.wav", tone(0.5, RATE), RATE)
+    assert main(["separate", str(tmp_path / "a.wav"), "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'course-small' has not been shipped yet" in err[0]

@@ -1,0 +1,93 @@
+"""`tasnet_edu.pretrained`: safe checkpoint loading, the shipped-model registry, configuration mismatches."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import torch
+
+from tasnet_edu import pretrained, train
+from tasnet_edu.errors import CourseError
+from tasnet_edu.models import ConvTasNet
+
+
+def write_checkpoint(path, model, **config) -> pathlib.Path:
+    """A checkpoint of ``model`` exactly as the trainer writes it (through its own state and writer)."""
+    config = train.TrainConfig(**config)
+    trainer = train.Trainer(config, train_set=[], model=model, device="cpu", progress=False)
+    return train.save_checkpoint(trainer.state(), path)
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = ConvTasNet.tiny(X=2, R=1)
+    return write_checkpoint(tmp_path / "tiny.pt", model, sample_rate=16000), model
+
+
+def test_load_path_gives_the_same_model_ready_to_use(tiny_checkpoint):
+    path, original = tiny_checkpoint
+    model = pretrained.load(path)
+    assert isinstance(model, ConvTasNet) and not model.training
+    assert model.config == original.config
+    assert model.sample_rate == 16000  # the rate the checkpoint records, not the course default
+    mix = torch.randn(2, 1000)
+    torch.testing.assert_close(model(mix), original.eval()(mix))
+
+
+def test_course_small_is_shipped_or_says_how_to_train_one():
+    path = pretrained.shipped_path("course-small")
+    if path.is_file():
+        assert path.stat().st_size <= 20e6
+        assert isinstance(pretrained.load("course-small"), ConvTasNet)
+    else:
+        with pytest.raises(CourseError, match="'course-small' has not been shipped yet") as err:
+            pretrained.load("course-small")
+        assert "tasnet-edu train --preset" in str(err.value) and str(path) in str(err.value)
+
+
+def test_missing_file_and_unknown_name(tmp_path):
+    with pytest.raises(CourseError, match=r"nope\.pt: no such checkpoint file, and not a shipped model"):
+        pretrained.load(tmp_path / "nope.pt")
+    with pytest.raises(CourseError, match="no shipped model named 'course-huge'"):
+        pretrained.shipped_path("course-huge")
+
+
+def test_load_weights_names_the_mismatched_hyper_parameters(tiny_checkpoint):
+    path, original = tiny_checkpoint
+    with pytest.raises(CourseError, match="tiny.pt: its weights do not fit") as err:
+        pretrained.load_weights(ConvTasNet.tiny(N=32, X=2, R=2), path)
+    message = str(err.value)
+    assert "checkpoint has N=64, model has N=32" in message and "checkpoint has R=1, model has R=2" in message
+    assert "X=" not in message  # X agrees, so it is not blamed
+
+    model = pretrained.load_weights(ConvTasNet.tiny(X=2, R=1), path)
+    mix = torch.randn(1, 800)
+    torch.testing.assert_close(model.eval()(mix), original.eval()(mix))
+
+
+class Trap:
+    """Unpickling this object would create ``marker``: the code a malicious checkpoint would run."""
+
+    def __init__(self, marker):
+        self.marker = pathlib.Path(marker)
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.marker,)
+
+
+def test_checkpoint_with_pickled_code_is_refused_and_never_run(tmp_path, tiny_checkpoint):
+    path, _ = tiny_checkpoint
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["metrics"] = Trap(tmp_path / "pwned")
+    torch.save(checkpoint, tmp_path / "evil.pt")
+    with pytest.raises(CourseError, match="evil.pt: not a readable checkpoint"):
+        pretrained.load(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error(tiny_checkpoint):
+    with pytest.raises(CourseError, match="no CUDA GPU"):
+        pretrained.load(tiny_checkpoint[0], device="cuda")
