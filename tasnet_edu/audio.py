@@ -77,13 +77,16 @@ def save(path, wav, sample_rate: int) -> Path:
     """Write ``wav`` ``(time,)`` (NumPy array or tensor) as a 16-bit PCM WAV file and return its path.
 
     A peak above 1 would clip in 16 bits, so the signal is rescaled to a 0.99 peak with a warning instead
-    (never silent clipping). NaN/Inf samples raise ``CourseError``. The file appears atomically: it is
-    written to a temporary file in the same folder, then renamed.
+    (never silent clipping). NaN/Inf samples raise ``CourseError``. An ``int16`` array is written verbatim
+    (exact samples, e.g. a mixture that must equal the sum of its sources). The file appears atomically: it
+    is written to a temporary file in the same folder, then renamed.
     """
     path = Path(path)
     if hasattr(wav, "detach"):
         wav = wav.detach().cpu().numpy()
-    wav = np.asarray(wav, dtype=np.float32)
+    wav = np.asarray(wav)
+    if wav.dtype != np.int16:
+        wav = wav.astype(np.float32)
     if wav.ndim != 1:
         raise CourseError(f"{path}: expected a mono signal shaped (time,), got shape {wav.shape}")
     if wav.size == 0:
@@ -92,7 +95,7 @@ def save(path, wav, sample_rate: int) -> Path:
         raise CourseError(f"{path}: refusing to write a signal with NaN or Inf samples")
     if sample_rate <= 0:
         raise CourseError(f"{path}: sample rate must be positive, got {sample_rate}")
-    peak = float(np.abs(wav).max())
+    peak = float(np.abs(wav).max()) if wav.dtype == np.float32 else 0.0
     if peak > 1.0:
         warnings.warn(f"{path}: peak {peak:.3f} > 1 would clip; rescaled to a 0.99 peak", stacklevel=2)
         wav = wav * (0.99 / peak)

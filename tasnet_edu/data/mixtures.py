@@ -1,0 +1,318 @@
+"""Two-speaker mixtures made like wsj0-2mix, from speech synthesised on the machine.
+
+The recipe follows the wsj0-2mix scripts (Hershey et al. 2016) where it matters for training and evaluation:
+
+- each mixture pairs two utterances by **different speakers** of the same split; the speaker sets (and even
+  the espeak voice variants) of train / valid / test are disjoint, and so are their sentences;
+- both utterances are brought to the same RMS level, then the **first source is made louder by a relative
+  level drawn uniformly in 0–5 dB**. Convention: ``s1`` is always the louder (or equally loud) source, ``s2``
+  the quieter one. Training with PIT does not depend on it, but a model trained *without* PIT can exploit it;
+- ``min`` length mode: both utterances start at sample 0 and the mixture ends with the shorter one;
+- 8 kHz, 16-bit WAV files in the wsj0-2mix layout ``tr/ cv/ tt/``, each with ``mix/ s1/ s2/`` holding files
+  of the same name, so one loader reads our mixtures and the real corpus.
+
+Unlike wsj0-2mix, each utterance gets a mild per-utterance augmentation (a random band-limiting EQ and, for
+some, a short synthetic room reverberation) so that a model sees more than dry synthetic voices. The
+sources ``s1``/``s2`` are stored *as they sound in the mixture* (after EQ and reverb), and the stored
+16-bit samples satisfy ``mix == s1 + s2`` exactly.
+
+Every random choice comes from ``numpy.random.default_rng([seed, split, index])``, so the same command gives
+byte-identical files. A run writes into a hidden sibling folder and renames it when complete: an interrupted
+run never leaves a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+
+from tasnet_edu.audio import load, save
+from tasnet_edu.data import speech
+from tasnet_edu.errors import CourseError
+
+GENERATOR_VERSION = 1
+SAMPLE_RATE = 8000
+SPLIT_DIRS = {"train": "tr", "valid": "cv", "test": "tt"}
+MAX_DB = 5.0  # relative level range 0–5 dB, as in wsj0-2mix
+REVERB_PROB = 0.4
+MAX_SENTENCES = 3
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------- the recipe of one mixture
+def plan_mixture(split: str, index: int, seed: int) -> dict:
+    """All random choices of mixture ``index`` of ``split``: speakers, texts, levels, augmentations."""
+    rng = np.random.default_rng([seed, speech.SPLITS.index(split), index])
+    speakers = speech.list_speakers(split)
+    texts = speech.sentence_splits()[split]
+    a, b = rng.choice(len(speakers), size=2, replace=False)
+    # An utterance is 1–3 sentences (~2–7 s), so that "min" mode leaves mixtures of a few seconds.
+    n_a, n_b = rng.integers(1, MAX_SENTENCES + 1, size=2)
+    picks = rng.choice(len(texts), size=n_a + n_b, replace=False)
+    text_a, text_b = (" ".join(texts[i] for i in idx) for idx in (picks[:n_a], picks[n_a:]))
+    rel_db = float(rng.uniform(0.0, MAX_DB))
+    sources = []
+    for spk, text, gain_db in ((speakers[a], text_a, rel_db / 2), (speakers[b], text_b, -rel_db / 2)):
+        sources.append({
+            "speaker": spk.name,
+            "text": text,
+            "gain_db": round(gain_db, 4),
+            "highpass_hz": round(float(rng.uniform(40, 200)), 1),
+            "lowpass_hz": round(float(rng.uniform(2800, 3900)), 1) if rng.random() < 0.3 else None,
+            "rt60_s": round(float(rng.uniform(0.1, 0.4)), 3) if rng.random() < REVERB_PROB else None,
+            "rir_seed": int(rng.integers(2**31)),
+        })
+    return {
+        "relative_db": round(rel_db, 4),
+        "peak": round(float(rng.uniform(0.25, 0.9)), 3),  # level augmentation: the mixture's peak
+        "s1": sources[0],
+        "s2": sources[1],
+    }
+
+
+def synthetic_rir(rt60_s: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A small-room impulse response: a direct path plus exponentially decaying noise (60 dB in ``rt60_s``).
+
+    Not a room simulation, but it has the two things that matter to a separator: a smeared tail that overlaps
+    the next phonemes, and a direct-to-reverberant ratio that keeps the speech intelligible.
+    """
+    n = int(rt60_s * sample_rate)
+    t = np.arange(n) / sample_rate
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60_s)  # 10^(-60/20) = e^-6.9 at t = rt60
+    tail[: int(0.003 * sample_rate)] = 0.0  # first reflections arrive a few ms after the direct sound
+    rir = 0.3 * tail / np.sqrt(np.sum(tail**2))  # reverberant energy ≈ -10 dB re. the direct path
+    rir[0] = 1.0
+    return rir
+
+
+def _color(wav: np.ndarray, src: dict, sample_rate: int) -> np.ndarray:
+    """Per-utterance channel: band-limiting EQ, then optional reverberation."""
+    sos = scipy.signal.butter(2, src["highpass_hz"], "highpass", fs=sample_rate, output="sos")
+    wav = scipy.signal.sosfilt(sos, wav)
+    if src["lowpass_hz"]:
+        sos = scipy.signal.butter(4, src["lowpass_hz"], "lowpass", fs=sample_rate, output="sos")
+        wav = scipy.signal.sosfilt(sos, wav)
+    if src["rt60_s"]:
+        rir = synthetic_rir(src["rt60_s"], sample_rate, np.random.default_rng(src["rir_seed"]))
+        wav = scipy.signal.fftconvolve(wav, rir)[: len(wav)]
+    return wav
+
+
+def render_mixture(plan: dict, speakers: dict[str, speech.Speaker], sample_rate: int = SAMPLE_RATE):
+    """Synthesise and mix one planned mixture → int16 arrays ``(mix, s1, s2)``, each ``(time,)``.
+
+    ``mix == s1 + s2`` holds exactly on the stored 16-bit samples.
+    """
+    waves = []
+    for key in ("s1", "s2"):
+        src = plan[key]
+        wav = speech.synthesize(src["text"], speakers[src["speaker"]], sample_rate).astype(np.float64)
+        waves.append(_color(wav, src, sample_rate))
+    length = min(len(w) for w in waves)  # wsj0-2mix "min" mode
+    # Levels are set on the truncated signals, so the stored s1/s2 RMS ratio is exactly relative_db.
+    s1, s2 = (w[:length] / np.sqrt(np.mean(w[:length] ** 2)) * 10 ** (plan[k]["gain_db"] / 20)
+              for w, k in zip(waves, ("s1", "s2"), strict=True))
+    peak = max(np.abs(s1 + s2).max(), np.abs(s1).max(), np.abs(s2).max())
+    scale = plan["peak"] * 32767 / peak
+    q1, q2 = (np.round(s * scale).astype(np.int16) for s in (s1, s2))
+    return (q1.astype(np.int32) + q2).astype(np.int16), q1, q2
+
+
+# --------------------------------------------------------------------------- a whole dataset
+def _check_counts(counts: dict[str, int]) -> None:
+    for split, n in counts.items():
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise CourseError(f"the number of {split} mixtures must be a whole number ≥ 0, got {n!r}")
+    if sum(counts.values()) == 0:
+        raise CourseError("asked for 0 mixtures in all splits; give --n-train/--n-valid/--n-test > 0")
+
+
+def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]]) -> dict:
+    splits = {}
+    for split, split_plans in plans.items():
+        used = sorted({p[k]["speaker"] for p in split_plans for k in ("s1", "s2")})
+        splits[SPLIT_DIRS[split]] = {
+            "split": split,
+            "count": counts[split],
+            "variants": list(speech.variant_splits()[split]),
+            "speakers_available": len(speech.list_speakers(split)),
+            "speakers_used": used,
+            "sentences_available": len(speech.sentence_splits()[split]),
+            "mixtures": split_plans,
+        }
+    return {
+        "generator": "tasnet_edu.data.mixtures",
+        "generator_version": GENERATOR_VERSION,
+        "backend": speech.backend_info(),
+        "seed": seed,
+        "sample_rate": SAMPLE_RATE,
+        "mode": "min",
+        "counts": {SPLIT_DIRS[s]: n for s, n in counts.items()},
+        "level_convention": "s1 is the louder source: s1/s2 RMS ratio uniform in 0-5 dB (relative_db)",
+        "splits": splits,
+    }
+
+
+def _prepare_output(out_dir: Path, overwrite: bool) -> Path:
+    """Check that ``out_dir`` can be created; return a fresh hidden sibling to write into."""
+    if out_dir.exists() and not overwrite:
+        raise CourseError(f"{out_dir} already exists; choose another --out or pass --overwrite")
+    parent = out_dir.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = parent / f".{out_dir.name}.partial-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    except OSError as err:
+        raise CourseError(
+            f"cannot write in {parent} ({err.strerror}); choose a writable --out folder"
+        ) from None
+    return tmp
+
+
+def _publish(tmp: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` with the finished ``tmp`` folder by renames only."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def make_mixtures(
+    out_dir, n_train: int, n_valid: int, n_test: int, seed: int = 0, *, overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Generate a two-speaker dataset in the wsj0-2mix layout and return its root folder.
+
+    Args:
+        out_dir: folder to create; it holds ``tr/ cv/ tt/`` (each ``mix/ s1/ s2/``) and ``manifest.json``.
+        n_train, n_valid, n_test: number of mixtures per split (0 leaves a split empty).
+        seed: every random choice (pairs, sentences, levels, augmentations) derives from it.
+        overwrite: replace an existing ``out_dir`` (only once the new one is complete).
+        progress: show a tqdm progress bar.
+
+    ``manifest.json`` records the seed, counts, the voice variants and speakers of each split and, per
+    mixture, both texts, speakers, gains and augmentations. Same arguments → byte-identical files.
+    """
+    from tqdm.auto import tqdm
+
+    counts = {"train": n_train, "valid": n_valid, "test": n_test}
+    _check_counts(counts)
+    speech.engine()  # fail early, with one line, when there is no speech backend
+    out_dir = Path(out_dir).expanduser().absolute()
+    tmp = _prepare_output(out_dir, overwrite)
+    speakers = {s.name: s for s in speech.list_speakers()}
+    plans = {}
+    try:
+        with tqdm(total=sum(counts.values()), desc=f"make-data {out_dir.name}", disable=not progress) as bar:
+            for split, n in counts.items():
+                folder = tmp / SPLIT_DIRS[split]
+                for sub in ("mix", "s1", "s2"):
+                    (folder / sub).mkdir(parents=True)
+                plans[split] = []
+                for index in range(n):
+                    plan = {"file": f"{index:05d}.wav", **plan_mixture(split, index, seed)}
+                    for sub, wav in zip(("mix", "s1", "s2"), render_mixture(plan, speakers), strict=True):
+                        save(folder / sub / plan["file"], wav, SAMPLE_RATE)
+                    plan["seconds"] = round(len(wav) / SAMPLE_RATE, 4)
+                    plans[split].append(plan)
+                    bar.update()
+        manifest = json.dumps(_manifest(counts, seed, plans), indent=1, sort_keys=True, ensure_ascii=False)
+        (tmp / "manifest.json").write_text(manifest + "\n", encoding="utf-8")
+        _publish(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def read_manifest(root) -> dict | None:
+    """The manifest of a generated dataset, or ``None`` when ``root`` holds none (or an unreadable one)."""
+    try:
+        return json.loads((Path(root) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def data_root() -> Path:
+    """Where ``ensure_mixtures`` caches datasets: ``$TASNET_EDU_DATA``, else the repository's ``data/``."""
+    return Path(os.environ.get("TASNET_EDU_DATA") or REPO / "data")
+
+
+def ensure_mixtures(n_train: int, n_valid: int, n_test: int, seed: int = 0, root=None) -> Path:
+    """Return a dataset with these counts and seed, generating it once and reusing it afterwards.
+
+    The cache lives under ``root`` (default ``data_root()``) in a folder named after the arguments; it is
+    reused when its manifest records the same counts, seed and generator version, regenerated otherwise.
+    """
+    counts = {"tr": n_train, "cv": n_valid, "tt": n_test}
+    root = Path(root) if root is not None else data_root()
+    out = root / f"mix2-tr{n_train}-cv{n_valid}-tt{n_test}-seed{seed}"
+
+    def matches() -> bool:
+        m = read_manifest(out)
+        key = (counts, seed, GENERATOR_VERSION)
+        return bool(m) and (m["counts"], m["seed"], m["generator_version"]) == key
+
+    if matches():
+        return out
+    try:
+        return make_mixtures(out, n_train, n_valid, n_test, seed, overwrite=True)
+    except OSError:
+        if matches():  # another process finished the same dataset first
+            return out
+        raise
+
+
+# --------------------------------------------------------------------------- committed samples
+def samples_dir() -> Path:
+    """The repository's ``data_samples/`` folder: a few committed test-split mixtures (wsj0-2mix layout)."""
+    path = REPO / "data_samples"
+    if not (path / "manifest.json").is_file():
+        raise CourseError(f"{path} is missing: the course's samples ship with its git repository; clone it")
+    return path
+
+
+def load_sample_mixture(index: int = 0):
+    """Committed sample ``index`` → ``(mix (time,), sources (2, time))`` float32 tensors at 8 kHz.
+
+    ``sources[0]`` is ``s1`` (the louder speaker), and ``mix == sources.sum(0)`` up to float rounding.
+    """
+    import torch
+
+    folder = samples_dir() / SPLIT_DIRS["test"]
+    files = sorted((folder / "mix").glob("*.wav"))
+    if not 0 <= index < len(files):
+        raise CourseError(f"sample index {index} out of range: {folder} holds {len(files)} mixtures")
+    name = files[index].name
+    mix, s1, s2 = (load(folder / sub / name, sample_rate=SAMPLE_RATE)[0] for sub in ("mix", "s1", "s2"))
+    return torch.from_numpy(mix), torch.from_numpy(np.stack([s1, s2]))
+
+
+# --------------------------------------------------------------------------- command line
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``tasnet-edu make-data``."""
+    parser.add_argument("--out", required=True, type=Path, help="folder to create (wsj0-2mix layout)")
+    parser.add_argument("--n-train", type=int, default=0, help="training mixtures (tr/)")
+    parser.add_argument("--n-valid", type=int, default=0, help="validation mixtures (cv/)")
+    parser.add_argument("--n-test", type=int, default=0, help="test mixtures (tt/)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same files")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    out = make_mixtures(
+        args.out, args.n_train, args.n_valid, args.n_test, args.seed, overwrite=args.overwrite
+    )
+    print(f"wrote {args.n_train + args.n_valid + args.n_test} mixtures to {out}")
+    return 0
