@@ -186,14 +186,19 @@ def sdri(est, ref, mix, eps: float = 1e-12) -> torch.Tensor:
     return _sdr_rows(est, ref, eps) - _sdr_rows(_mixture_as_estimates(mix, ref), ref, eps)
 
 
-def pairwise_si_snr(est, ref, eps: float = 1e-8) -> torch.Tensor:
-    """SI-SNR of each estimate against each reference: (batch, n_src, time) ×2 → (batch, n_est, n_ref).
-
-    Entry ``[b, i, j]`` is ``si_snr(est[b, i], ref[b, j])``.
-    """
+def _checked_batch(est, ref) -> tuple[torch.Tensor, torch.Tensor]:
     est, ref = _checked_pair(est, ref)
     if est.ndim != 3:
         raise CourseError(f"est and ref must be shaped (batch, n_src, time), got {tuple(est.shape)}")
+    return est, ref
+
+
+def pairwise_si_snr(est, ref, eps: float = 1e-8) -> torch.Tensor:
+    """SI-SNR of each estimate against each reference: (batch, n_src, time) ×2 → (batch, n_est, n_ref).
+
+    Entry ``[b, i, j]`` is ``si_snr(est[b, i], ref[b, j])``; differentiable.
+    """
+    est, ref = _checked_batch(est, ref)
     return _si_snr(est.unsqueeze(2), ref.unsqueeze(1), eps)
 
 
@@ -253,9 +258,9 @@ def pit_si_snr(est, ref, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]
             differentiable, computed in float32.
         perm: ``(batch, n_src)`` long; ``apply_permutation(est, perm)`` puts the estimates in reference order.
     """
-    pairwise = pairwise_si_snr(est, ref, eps)
-    perm = best_permutation(pairwise)
-    batch, n_src = perm.shape
-    device = pairwise.device
-    best = pairwise[torch.arange(batch, device=device).unsqueeze(1), perm, torch.arange(n_src, device=device)]
-    return -best.mean(), perm
+    est, ref = _checked_batch(est, ref)
+    with torch.no_grad():  # choosing the permutation needs no gradient ...
+        perm = best_permutation(_si_snr(est.unsqueeze(2), ref.unsqueeze(1), eps))
+    # ... and the loss, the best permutation's entries of the pairwise matrix, is recomputed on the n_src
+    # reordered pairs only, so the backward pass does not go through all n_src² pairs.
+    return -_si_snr(apply_permutation(est, perm), ref, eps).mean(), perm
