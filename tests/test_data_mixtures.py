@@ -1,0 +1,175 @@
+"""tasnet_edu.data.mixtures: wsj0-2mix layout and recipe, determinism, manifest, safe failure, samples."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tasnet_edu import cli
+from tasnet_edu.data import mixtures, speech
+from tasnet_edu.errors import CourseError
+
+COUNTS = {"tr": 3, "cv": 2, "tt": 2}
+SEED = 7
+SUBS = ("mix", "s1", "s2")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mix") / "d"
+    return mixtures.make_mixtures(out, *COUNTS.values(), seed=SEED, progress=False)
+
+
+def read(root, split, sub, name):
+    return sf.read(root / split / sub / name, dtype="int16")
+
+
+def rms_db(x):
+    return 10 * np.log10(np.mean(x.astype(np.float64) ** 2))
+
+
+def test_wsj0_2mix_layout(dataset):
+    assert sorted(p.name for p in dataset.iterdir()) == ["cv", "manifest.json", "tr", "tt"]
+    for split, n in COUNTS.items():
+        names = [sorted(p.name for p in (dataset / split / sub).iterdir()) for sub in SUBS]
+        assert names[0] == names[1] == names[2] and len(names[0]) == n
+        for name in names[0]:
+            info = sf.info(dataset / split / "mix" / name)
+            assert info.samplerate == 8000 and info.channels == 1 and info.subtype == "PCM_16"
+
+
+def test_recipe_levels_and_exact_mixture(dataset):
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    for split in COUNTS:
+        for plan in manifest["splits"][split]["mixtures"]:
+            (mix, sr), (s1, _), (s2, _) = (read(dataset, split, sub, plan["file"]) for sub in SUBS)
+            assert sr == 8000 and len(mix) == len(s1) == len(s2) == round(plan["seconds"] * sr)
+            assert np.array_equal(mix.astype(np.int32), s1.astype(np.int32) + s2)  # mix == s1 + s2 exactly
+            rel = rms_db(s1) - rms_db(s2)
+            assert 0.0 - 0.05 <= rel <= mixtures.MAX_DB + 0.05  # s1 is the louder source by 0–5 dB
+            assert abs(rel - plan["relative_db"]) < 0.05
+            assert plan["s1"]["speaker"] != plan["s2"]["speaker"]
+
+
+def test_manifest_records_disjoint_speakers_and_texts(dataset):
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["seed"] == SEED and manifest["counts"] == COUNTS
+    assert manifest["generator_version"] == mixtures.GENERATOR_VERSION and manifest["mode"] == "min"
+    splits = manifest["splits"]
+    for a, b in (("tr", "cv"), ("tr", "tt"), ("cv", "tt")):
+        assert not set(splits[a]["speakers_used"]) & set(splits[b]["speakers_used"])
+        assert not set(splits[a]["variants"]) & set(splits[b]["variants"])
+    test_names = {s.name for s in speech.list_speakers("test")}
+    assert set(splits["tt"]["speakers_used"]) <= test_names
+    test_sentences = set(speech.sentence_splits()["test"])
+    for plan in splits["tt"]["mixtures"]:
+        for key in ("s1", "s2"):
+            assert plan[key]["text"].startswith(tuple(test_sentences))
+
+
+def test_same_command_same_bytes_other_seed_other_data(dataset, tmp_path):
+    again = mixtures.make_mixtures(tmp_path / "again", *COUNTS.values(), seed=SEED, progress=False)
+    files = sorted(p.relative_to(dataset) for p in dataset.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    for rel in files:
+        assert (dataset / rel).read_bytes() == (again / rel).read_bytes(), rel
+    other = mixtures.make_mixtures(tmp_path / "other", 1, 0, 0, seed=SEED + 1, progress=False)
+    assert (other / "tr/mix/00000.wav").read_bytes() != (dataset / "tr/mix/00000.wav").read_bytes()
+
+
+def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
+    calls = []
+
+    def interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    real = mixtures.render_mixture
+    monkeypatch.setattr(mixtures, "render_mixture", interrupt)
+    assert cli.main(["make-data", "--out", str(tmp_path / "d"), "--n-train", "3"]) == 130
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a hidden partial folder
+
+
+def run_cli(capsys, *args):
+    code = cli.main(["make-data", *args])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n-train", "-1"], "≥ 0"),
+    (["--n-train", "0"], "0 mixtures"),
+])
+def test_cli_bad_counts(tmp_path, capsys, args, message):
+    code, err = run_cli(capsys, "--out", str(tmp_path / "d"), *args)
+    assert code == 1 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "d").exists()
+
+
+def test_cli_unwritable_or_existing_output(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    code, err = run_cli(capsys, "--out", str(blocker / "d"), "--n-test", "1")
+    assert code == 1 and "cannot write" in err and len(err.splitlines()) == 1
+    (tmp_path / "exists").mkdir()
+    code, err = run_cli(capsys, "--out", str(tmp_path / "exists"), "--n-test", "1")
+    assert code == 1 and "--overwrite" in err
+
+
+def test_cli_without_speech_backend(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)
+    speech.engine.cache_clear()
+    try:
+        code, err = run_cli(capsys, "--out", str(tmp_path / "d"), "--n-test", "1")
+    finally:
+        speech.engine.cache_clear()
+    assert code == 1 and "no speech backend" in err and "pip install" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_writes_a_dataset(tmp_path, capsys):
+    code, _ = run_cli(capsys, "--out", str(tmp_path / "d"), "--n-valid", "1", "--seed", "3")
+    assert code == 0
+    assert json.loads((tmp_path / "d/manifest.json").read_text())["counts"] == {"tr": 0, "cv": 1, "tt": 0}
+
+
+def test_ensure_mixtures_generates_once_then_reuses(tmp_path, monkeypatch):
+    root = mixtures.ensure_mixtures(1, 0, 1, seed=2, root=tmp_path)
+    stamp = (root / "tt/mix/00000.wav").stat().st_mtime_ns
+
+    def fail(*args, **kwargs):
+        raise AssertionError("regenerated a cached dataset")
+
+    monkeypatch.setattr(mixtures, "make_mixtures", fail)
+    assert mixtures.ensure_mixtures(1, 0, 1, seed=2, root=tmp_path) == root
+    monkeypatch.undo()
+    (root / "manifest.json").write_text("{broken")  # a damaged cache is regenerated, not trusted
+    assert mixtures.ensure_mixtures(1, 0, 1, seed=2, root=tmp_path) == root
+    assert mixtures.read_manifest(root)["seed"] == 2
+    assert (root / "tt/mix/00000.wav").stat().st_mtime_ns != stamp
+
+
+def test_ensure_mixtures_honours_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TASNET_EDU_DATA", str(tmp_path))
+    assert mixtures.data_root() == tmp_path
+
+
+def test_committed_samples():
+    folder = mixtures.samples_dir()
+    manifest = mixtures.read_manifest(folder)
+    n = manifest["counts"]["tt"]
+    assert n >= 4
+    assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) < 5e6
+    test_speakers = {s.name for s in speech.list_speakers("test")}
+    assert set(manifest["splits"]["tt"]["speakers_used"]) <= test_speakers
+    for i in range(n):
+        mix, sources = mixtures.load_sample_mixture(i)
+        assert mix.ndim == 1 and sources.shape == (2, len(mix))
+        assert (mix - sources.sum(0)).abs().max() < 1e-6
+        assert sources[0].pow(2).mean() >= sources[1].pow(2).mean() * 0.99  # s1 is the louder one
+    with pytest.raises(CourseError, match="out of range"):
+        mixtures.load_sample_mixture(n)
