@@ -80,3 +80,28 @@ def listen(signals: dict, sample_rate: int = 8000):
     from IPython.display import HTML, display
 
     display(HTML(players_html(signals, sample_rate)))
+
+
+def plot_filterbank(weight, sample_rate: int = 8000, axes=None, title: str | None = None):
+    """Filters ``(N, L)`` (or a conv weight ``(N, 1, L)``) sorted by centre frequency, with their responses.
+
+    Left: each filter's samples as one row (time in ms); right: its magnitude response in dB (frequency in
+    Hz). Rows are ordered by the frequency of the response's peak, so a filterbank that tiles frequency shows
+    a diagonal on the right. Returns the two axes.
+    """
+    from tasnet_edu.encoders import filter_responses
+
+    freqs, db, order = filter_responses(weight, sample_rate)
+    w = _numpy(weight).reshape(len(order), -1)[order.numpy()]
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(9, 3.2))[1]
+    length_ms = 1000 * w.shape[1] / sample_rate
+    limit = float(np.abs(w).max()) or 1.0
+    axes[0].imshow(w, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower",
+                   extent=(0, length_ms, 0, len(w)), interpolation="nearest")
+    axes[0].set(xlabel="time (ms)", ylabel="filter (by centre frequency)", title=title)
+    axes[1].imshow(db.numpy()[order.numpy()], aspect="auto", cmap="magma", vmin=-40, vmax=0, origin="lower",
+                   extent=(0, float(freqs[-1]), 0, len(w)), interpolation="nearest")
+    axes[1].set(xlabel="frequency (Hz)", ylabel="filter (by centre frequency)",
+                title="magnitude response (dB)")
+    return axes
