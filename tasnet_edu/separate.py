@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from tasnet_edu import SAMPLE_RATE, audio, metrics
 from tasnet_edu.errors import CourseError
+from tasnet_edu.utils import as_tensor, check_finite
 
 CHUNK_SECONDS = 10.0  # model input per step; memory grows with this, not with the file's length
 OVERLAP_SECONDS = 2.0  # shared by neighbouring chunks: permutation alignment + cross-fade
@@ -82,7 +83,8 @@ def match_order(current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
 
     Both are ``(n_src, time)`` estimates of two neighbouring chunks on the samples they share. The order with
     the highest SI-SNR between them — the criterion of utterance-level PIT — keeps each speaker on its own
-    output. Returns a ``(n_src,)`` index tensor.
+    output. Where the shared samples are silent there is nothing to align on, and the model's order is kept
+    (for speech, an overlap of a second or more rarely is). Returns a ``(n_src,)`` index tensor.
     """
     pairwise = metrics.pairwise_si_snr(current.unsqueeze(0), previous.unsqueeze(0))
     return metrics.best_permutation(pairwise)[0]
@@ -131,11 +133,10 @@ def separate_waveform(
         >>> est = separate_waveform(mix, model, chunk_seconds=4, overlap_seconds=1)  # doctest: +SKIP
     """
     sample_rate = sample_rate or model_sample_rate(model)
-    wav = torch.as_tensor(np.asarray(wav) if not torch.is_tensor(wav) else wav, dtype=torch.float32)
+    wav = as_tensor(wav)
     if wav.dim() != 1:
         raise CourseError(f"{name}: expected a mono waveform shaped (time,), got shape {tuple(wav.shape)}")
-    if not torch.isfinite(wav).all():
-        raise CourseError(f"{name}: the signal holds NaN or Inf samples")
+    check_finite(wav, name)
     frame = frame_length(model)
     if wav.numel() < frame:
         raise CourseError(
