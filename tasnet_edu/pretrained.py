@@ -18,14 +18,18 @@ from tasnet_edu.errors import CourseError
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
 #: Models the course ships: name → file under ``tasnet_edu/resources/``. ``course-small`` is a Conv-TasNet
-#: trained on the course's generated mixtures (issue 9); until its file is committed, ``load`` says so.
+#: trained on the course's generated mixtures (issue 9), written there by ``export``; until its file is
+#: committed, ``load`` says so.
 SHIPPED = {"course-small": "course-small.pt"}
 
 TRAIN_HINT = (
     "train one yourself: `tasnet-edu make-data --out data/course --n-train N --n-valid N --n-test N`, then "
-    "`tasnet-edu train --preset colab-t4 --data data/course --out runs/course-small` (cpu-tiny for a quick "
-    "CPU try), and pass the checkpoint it writes as a path"
+    "`tasnet-edu train --preset colab-t4 --data data/course --out runs/course-small` (preset cpu-tiny for a "
+    "quick CPU try), and load runs/course-small/best.pt instead (`--checkpoint runs/course-small/best.pt`)"
 )
+
+#: What a shipped file keeps of a training checkpoint: enough to rebuild, load and explain the model.
+SHIPPED_KEYS = ("format", "config", "state_dict", "epoch", "metrics", "versions")
 
 
 def shipped_path(name: str) -> Path:
@@ -107,3 +111,17 @@ def load_weights(model: torch.nn.Module, name_or_path) -> torch.nn.Module:
     model.load_state_dict(trained.state_dict())
     model.sample_rate = trained.sample_rate
     return model
+
+
+def export(checkpoint, out) -> Path:
+    """Write the inference part of a training checkpoint to ``out``: no optimizer or scheduler state.
+
+    Adam keeps two moments per weight, so this file is about a third of the training checkpoint; it still
+    loads with ``load`` (but cannot resume training). How a shipped model is made::
+
+        export("runs/course-small/best.pt", shipped_path("course-small"))
+    """
+    from tasnet_edu import train
+
+    state = train.load_checkpoint(resolve(checkpoint))
+    return train.save_checkpoint({k: state[k] for k in SHIPPED_KEYS if k in state}, out)

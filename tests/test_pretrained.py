@@ -91,3 +91,17 @@ def test_checkpoint_with_pickled_code_is_refused_and_never_run(tmp_path, tiny_ch
 def test_cuda_without_a_gpu_is_a_clear_error(tiny_checkpoint):
     with pytest.raises(CourseError, match="no CUDA GPU"):
         pretrained.load(tiny_checkpoint[0], device="cuda")
+
+
+def test_export_keeps_what_inference_needs_and_drops_the_optimizer(tmp_path, tiny_checkpoint):
+    path, original = tiny_checkpoint
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["optimizer"]["state"] = {0: {"exp_avg": torch.zeros(10**5)}}  # as after training steps
+    torch.save(checkpoint, tmp_path / "trained.pt")
+
+    out = pretrained.export(tmp_path / "trained.pt", tmp_path / "shipped.pt")
+
+    assert out.stat().st_size < (tmp_path / "trained.pt").stat().st_size - 4e5
+    assert "optimizer" not in torch.load(out, weights_only=True)
+    mix = torch.randn(1, 800)
+    torch.testing.assert_close(pretrained.load(out)(mix), original.eval()(mix))
