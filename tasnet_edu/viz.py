@@ -105,3 +105,26 @@ def plot_filterbank(weight, sample_rate: int = 8000, axes=None, title: str | Non
     axes[1].set(xlabel="frequency (Hz)", ylabel="filter (by centre frequency)",
                 title="magnitude response (dB)")
     return axes
+
+
+def plot_tf(image, sample_rate: int = 8000, hop_length: int = 64, ax=None, title: str | None = None,
+            top_db: float = 80.0):
+    """A time-frequency image ``(freq, frames)`` on axes in seconds and Hz.
+
+    A complex STFT (``tasnet_edu.masks.stft``) is shown as log magnitude (dB below its peak, ``top_db`` range,
+    colour map as ``plot_spectrogram``); a real image such as a mask is shown as is on 0 … 1 (grey scale,
+    white = 1). Returns the image artist (for a colour bar).
+    """
+    is_complex = hasattr(image, "is_complex") and image.is_complex()
+    values = _numpy(image.abs() if is_complex else image)
+    n_freq, n_frames = values.shape
+    extent = (0, n_frames * hop_length / sample_rate, 0, sample_rate / 2)
+    ax = ax or plt.subplots(figsize=(9, 3))[1]
+    if is_complex:
+        db = 20 * np.log10(np.maximum(values, 1e-10) / (values.max() or 1.0))
+        img = ax.imshow(db, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=-top_db, vmax=0)
+    else:
+        img = ax.imshow(values, origin="lower", aspect="auto", extent=extent, cmap="gray", vmin=0, vmax=1,
+                        interpolation="nearest")
+    ax.set(xlabel="time (s)", ylabel="frequency (Hz)", title=title)
+    return img
