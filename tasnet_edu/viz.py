@@ -115,8 +115,10 @@ def plot_tf(image, sample_rate: int = 8000, hop_length: int = 64, ax=None, title
     colour map as ``plot_spectrogram``); a real image such as a mask is shown as is on 0 … 1 (grey scale,
     white = 1). Returns the image artist (for a colour bar).
     """
-    is_complex = hasattr(image, "is_complex") and image.is_complex()
-    values = _numpy(image.abs() if is_complex else image)
+    if hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()
+    is_complex = np.iscomplexobj(image)
+    values = _numpy(np.abs(image))
     n_freq, n_frames = values.shape
     extent = (0, n_frames * hop_length / sample_rate, 0, sample_rate / 2)
     ax = ax or plt.subplots(figsize=(9, 3))[1]
