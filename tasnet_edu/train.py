@@ -156,7 +156,7 @@ def _autocast_dtype(device: torch.device, allowed: bool) -> torch.dtype | None:
 
 def versions() -> dict:
     """Versions recorded in checkpoints, to explain a checkpoint that no longer loads in a year."""
-    return {"tasnet_edu": tasnet_edu.__version__, "torch": torch.__version__,
+    return {"tasnet_edu": tasnet_edu.__version__, "torch": str(torch.__version__),
             "python": platform.python_version()}
 
 

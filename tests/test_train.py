@@ -1,0 +1,203 @@
+"""Trainer and fit: exact resume, checkpoint errors, NaN stop, LR plateau rule, 2-process DDP (gloo), CLI."""
+
+import dataclasses
+import os
+import socket
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torch.multiprocessing as mp
+
+from tasnet_edu import cli, train
+from tasnet_edu.errors import CourseError
+from tasnet_edu.models import ConvTasNet
+
+MICRO = dict(N=16, L=8, B=8, H=16, Sc=8, P=3, X=2, R=1)  # a ConvTasNet small enough for unit tests
+
+
+class Toy(torch.utils.data.Dataset):
+    """Random two-source mixtures held in memory; ``nan_at`` poisons one item's mixture."""
+
+    def __init__(self, n=16, time=400, seed=0):
+        self.sources = torch.randn(n, 2, time, generator=torch.Generator().manual_seed(seed))
+        self.sources[:, 1] *= 0.5
+
+    def __len__(self):
+        return len(self.sources)
+
+    def __getitem__(self, i):
+        return self.sources[i].sum(0), self.sources[i]
+
+
+def config(**overrides):
+    return train.TrainConfig(**{**dict(model_config=MICRO, batch_size=4, max_epochs=3, valid_items=4,
+                                       segment=0.05), **overrides})
+
+
+def test_presets_are_data_and_paper_is_the_paper():
+    paper = train.PRESETS["paper"]
+    assert dataclasses.is_dataclass(paper)
+    assert ConvTasNet(**paper.model_config).config == ConvTasNet.paper().config
+    assert (paper.segment, paper.lr, paper.clip, paper.lr_patience, paper.pit) == (4.0, 1e-3, 5.0, 3, True)
+    assert set(train.PRESETS) == {"cpu-tiny", "colab-t4", "paper"}
+    assert train.preset("paper", batch_size=8).batch_size == 8 and paper.batch_size != 8
+    with pytest.raises(CourseError, match="unknown preset"):
+        train.preset("large")
+
+
+@pytest.mark.parametrize("checkpoint_every", [None, 3])
+def test_resume_continues_with_the_same_next_step_loss(tmp_path, checkpoint_every):
+    """Interrupted after epoch 1 (or mid-epoch at step 3): resumed losses equal the uninterrupted ones."""
+    cfg = config(checkpoint_every=checkpoint_every)
+    full = train.Trainer(cfg, Toy(), Toy(4, seed=1), progress=False).run(epochs=2)["loss"]
+    stop_after = checkpoint_every or 4  # 16 items / batch 4 = 4 steps per epoch
+    first = train.Trainer(cfg, Toy(), Toy(4, seed=1), out_dir=tmp_path, progress=False)
+    first.run(steps=stop_after)
+    resumed = train.Trainer.resume(tmp_path / "last.pt", Toy(), Toy(4, seed=1), progress=False)
+    assert resumed.step == stop_after
+    rest = resumed.run(epochs=2)["loss"]
+    assert rest[:stop_after] == full[:stop_after]  # history carried over
+    assert rest[stop_after] == full[stop_after]  # the next step: bit-identical
+    assert rest == full
+
+
+def test_checkpoint_holds_the_contract_keys_and_rebuilds_the_model(tmp_path):
+    t = train.Trainer(config(), Toy(), Toy(4), out_dir=tmp_path, progress=False)
+    t.run(epochs=1)
+    ckpt = train.load_checkpoint(tmp_path / "best.pt")
+    assert set(train.CHECKPOINT_KEYS) <= set(ckpt)
+    assert ckpt["versions"]["torch"] == torch.__version__ and ckpt["epoch"] == 1
+    model = train.model_from_checkpoint(ckpt)
+    mix = torch.randn(1, 400)
+    torch.testing.assert_close(model(mix), t.model.eval()(mix))
+    assert not list(tmp_path.glob("*.part"))  # temporary files renamed, none left over
+    log = (tmp_path / "log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,step,train_loss,valid_si_snri,lr") and len(log) == 2
+
+
+def test_truncated_foreign_and_missing_checkpoints_give_clear_errors(tmp_path):
+    t = train.Trainer(config(), Toy(), None, out_dir=tmp_path, progress=False)
+    t.run(epochs=1)
+    data = (tmp_path / "last.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CourseError, match="cut.pt: not a readable checkpoint"):
+        train.load_checkpoint(tmp_path / "cut.pt")
+    torch.save({"model": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CourseError, match=r"other.pt: not a tasnet-edu checkpoint.*found \['model'\]"):
+        train.load_checkpoint(tmp_path / "other.pt")
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(CourseError, match="not a readable checkpoint"):
+        train.load_checkpoint(tmp_path / "text.pt")
+    with pytest.raises(CourseError, match="no such checkpoint"):
+        train.load_checkpoint(tmp_path / "missing.pt")
+
+
+class GoesNaN(torch.nn.Module):
+    """Scales the mixture into two outputs; from call ``bad_call`` on, returns NaN (a diverged network)."""
+
+    def __init__(self, bad_call):
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor([1.0, 0.5]))
+        self.calls, self.bad_call = 0, bad_call
+
+    def forward(self, mix):
+        self.calls += 1
+        out = mix[:, None] * self.gain[:, None]
+        return out * float("nan") if self.calls >= self.bad_call else out
+
+
+def test_nan_stops_training_without_a_poisoned_checkpoint(tmp_path):
+    t = train.Trainer(config(checkpoint_every=1), Toy(), None, model=GoesNaN(bad_call=3), out_dir=tmp_path,
+                      progress=False)
+    with pytest.raises(train.TrainingDiverged, match=r"step 3 .*NaN/Inf.*last good checkpoint: .*last.pt"):
+        t.run(epochs=1)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["progress"]["step"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+
+
+def test_learning_rate_halves_after_three_bad_epochs_and_early_stopping():
+    t = train.Trainer(config(lr_patience=3, stop_patience=5), Toy(), None, progress=False)
+    lrs, stops = [], []
+    for loss in [1.0, 2.0, 2.0, 2.0, 2.0, 2.0]:  # score = −loss: one good epoch, then no improvement
+        stops.append(t._end_epoch([loss]))
+        lrs.append(t.optimizer.param_groups[0]["lr"])
+    assert lrs == [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4]
+    assert stops == [False, False, False, False, False, True]
+
+
+def test_fit_returns_a_plottable_history_and_fixed_order_option():
+    model = ConvTasNet(**MICRO)
+    history = train.fit(model, Toy(), Toy(4, seed=1), steps=6, log_every=3, progress=False)
+    assert history["step"] == list(range(1, 7)) and len(history["loss"]) == 6
+    assert history["valid_step"] == [3, 4, 6] and all(np.isfinite(history["valid_si_snri"]))
+    assert history["audio_seconds"] == pytest.approx(6 * 4 * 400 / 8000)
+    assert history["audio_per_second"] > 0 and not model.training
+    # pit=False scores estimate k against reference k; on a swapped model it sees the swap, uPIT does not
+    est, ref = Toy(2)[0][1][None].flip(1), Toy(2)[0][1][None]
+    assert train.loss_fn(est, ref, pit=True) < train.loss_fn(est, ref, pit=False)
+    with pytest.raises(CourseError, match="needs steps"):
+        train.fit(model, Toy(), progress=False)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, out):
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    try:
+        t = train.Trainer(config(), Toy(), Toy(4, seed=1), out_dir=out, progress=False)
+        history = t.run(epochs=1)
+        torch.save({"params": [p.detach() for p in t.model.parameters()], "steps": t.step,
+                    "valid": history["valid_si_snri"]}, os.path.join(out, f"rank{rank}.pt"))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    """torchrun-style: 2 CPU processes, gloo; each takes half of every epoch and gradients are averaged."""
+    if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
+        pytest.skip("this torch build has no gloo backend")
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert r0["steps"] == r1["steps"] == 2  # 16 items / (batch 4 × 2 processes)
+    for a, b in zip(r0["params"], r1["params"], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # replicas stay identical
+    assert r0["valid"] == r1["valid"]  # validation reduced over both processes
+    assert (tmp_path / "last.pt").exists()  # written by rank 0 only
+
+
+def _write_split(root, split, n, seconds=1.2):
+    rng = np.random.default_rng(len(split))
+    for i in range(n):
+        s = (0.1 * rng.standard_normal((2, int(seconds * 8000)))).astype(np.float32)
+        for folder, wav in (("s1", s[0]), ("s2", s[1]), ("mix", s.sum(0))):
+            (root / split / folder).mkdir(parents=True, exist_ok=True)
+            sf.write(str(root / split / folder / f"{i:04d}.wav"), wav, 8000)
+
+
+@pytest.fixture
+def wsj_tree(tmp_path):
+    for split, n in (("tr", 8), ("cv", 2), ("tt", 2)):
+        _write_split(tmp_path / "data", split, n)
+    return tmp_path / "data"
+
+
+def test_cli_train_then_resume(tmp_path, wsj_tree, capsys):
+    out = tmp_path / "run"
+    base = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--out", str(out), "--no-progress"]
+    assert cli.main([*base, "--epochs", "1"]) == 0
+    assert "trained 1 epoch(s), 2 steps" in capsys.readouterr().out  # 8 items / batch 4
+    assert cli.main([*base, "--epochs", "1"]) == 1  # refuses to overwrite a run
+    assert "pass --resume" in capsys.readouterr().err
+    assert cli.main([*base, "--epochs", "2", "--resume"]) == 0
+    assert "trained 2 epoch(s), 4 steps" in capsys.readouterr().out
+    assert len((out / "log.csv").read_text().splitlines()) == 3
+    assert cli.main(["train", "--data", str(tmp_path), "--out", str(out / "x")]) == 1
+    assert "expected the wsj0-2mix layout" in capsys.readouterr().err
