@@ -245,8 +245,14 @@ def read_manifest(root) -> dict | None:
 
 
 def data_root() -> Path:
-    """Where ``ensure_mixtures`` caches datasets: ``$TASNET_EDU_DATA``, else the repository's ``data/``."""
-    return Path(os.environ.get("TASNET_EDU_DATA") or REPO / "data")
+    """Where ``ensure_mixtures`` caches datasets: ``$TASNET_EDU_DATA``, else the repository's ``data/``.
+
+    (A package installed outside a checkout of the course caches in ``~/.cache/tasnet-edu`` instead.)
+    """
+    if os.environ.get("TASNET_EDU_DATA"):
+        return Path(os.environ["TASNET_EDU_DATA"])
+    in_checkout = (REPO / "pyproject.toml").is_file()
+    return REPO / "data" if in_checkout else Path.home() / ".cache" / "tasnet-edu"
 
 
 def ensure_mixtures(n_train: int, n_valid: int, n_test: int, seed: int = 0, root=None) -> Path:
