@@ -1,0 +1,302 @@
+"""Speed of Conv-TasNet (paper configuration) against the machine's matmul roofline and a plain baseline.
+
+Usage:  python benchmarks/bench_conv_tasnet.py [--threads 2] [--repeats 5] [--train-repeats 3] [--compile]
+        (on a CUDA machine add --device cuda; it then runs under bf16 autocast)
+
+Measures, in one run:
+1. the matmul peak (GFLOP/s of a 2048² fp32 matmul, bf16 on CUDA) and the model's FLOPs per second of
+   8 kHz audio (multiply-adds ×2 of every convolution, counted by ``torch.utils.flop_counter``); their ratio
+   is the roofline real-time factor: what the model would cost if every FLOP ran at matmul speed;
+2. inference real-time factor (compute seconds per second of audio), batch 1, 4 s input;
+3. a training step, batch 4 × 4 s: forward + backward + Adam (loss: mean square against a random target —
+   the loss is negligible next to the network);
+   (2)–(3) for the package model and for ``PlainConvTasNet`` below, the same network written plainly
+   (layer norm as mean/var tensor ops, grouped ``nn.Conv1d`` for the depthwise convolutions, every block's
+   residual conv kept), plus one-change-at-a-time ablations of the baseline for inference;
+4. peak memory per minute of audio at inference (RSS growth in a fresh process on CPU; allocator peak on
+   CUDA).
+
+Runs are interleaved (A, B, A, B, …) and the best of several is kept: on a shared machine the minimum is
+the least disturbed measurement. The package model's weights are loaded into the baseline and the outputs
+compared, so both time the same function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from tasnet_edu.encoders import pad_to_frames
+from tasnet_edu.models import ConvTasNet
+from tasnet_edu.tcn import depthwise_conv
+
+SAMPLE_RATE = 8000
+
+
+class PlainLayerNorm(nn.Module):
+    """gLN written out as tensor ops (several passes over memory); ``fused=True`` calls ``group_norm``."""
+
+    def __init__(self, channels: int, fused: bool = False, eps: float = 1e-8):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.fused, self.eps = fused, eps
+
+    def forward(self, x):
+        if self.fused:
+            return F.group_norm(x, 1, self.weight, self.bias, self.eps)
+        mean = x.mean(dim=(1, 2), keepdim=True)
+        var = ((x - mean) ** 2).mean(dim=(1, 2), keepdim=True)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight[:, None] + self.bias[:, None]
+
+
+class PlainBlock(nn.Module):
+    def __init__(self, B, H, Sc, P, dilation, fused_norm, shift_depthwise):
+        super().__init__()
+        self.conv_in = nn.Conv1d(B, H, 1)
+        self.prelu1, self.norm1 = nn.PReLU(), PlainLayerNorm(H, fused_norm)
+        self.dconv = nn.Conv1d(H, H, P, dilation=dilation, padding=(P - 1) // 2 * dilation, groups=H)
+        self.prelu2, self.norm2 = nn.PReLU(), PlainLayerNorm(H, fused_norm)
+        self.res, self.skip = nn.Conv1d(H, B, 1), nn.Conv1d(H, Sc, 1)
+        self.dilation, self.shift_depthwise = dilation, shift_depthwise
+
+    def forward(self, x, residual: bool = True):
+        y = self.norm1(self.prelu1(self.conv_in(x)))
+        if self.shift_depthwise:
+            y = depthwise_conv(y, self.dconv.weight, self.dconv.bias, self.dilation, causal=False)
+        else:
+            y = self.dconv(y)
+        y = self.norm2(self.prelu2(y))
+        return (x + self.res(y) if residual else None), self.skip(y)
+
+
+class PlainConvTasNet(nn.Module):
+    """The paper's non-causal gLN Conv-TasNet, written the straightforward way (the baseline).
+
+    Flags switch on one optimisation of the package model at a time, for the ablation.
+    """
+
+    def __init__(self, n_src=2, N=512, L=16, B=128, H=512, Sc=128, P=3, X=8, R=3, fused_norm=False,
+                 shift_depthwise=False, dead_conv=True):
+        super().__init__()
+        self.n_src, self.N, self.L, self.stride = n_src, N, L, L // 2
+        self.encoder = nn.Module()
+        self.encoder.conv = nn.Conv1d(1, N, L, stride=self.stride, bias=False)
+        self.bottleneck = nn.Sequential(PlainLayerNorm(N, fused_norm), nn.Conv1d(N, B, 1))
+        self.tcn = nn.Module()
+        self.tcn.blocks = nn.ModuleList(
+            PlainBlock(B, H, Sc, P, 2 ** (i % X), fused_norm, shift_depthwise) for i in range(X * R)
+        )
+        self.mask_conv = nn.Sequential(nn.PReLU(), nn.Conv1d(Sc, n_src * N, 1))
+        self.decoder = nn.Module()
+        self.decoder.deconv = nn.ConvTranspose1d(N, 1, L, stride=self.stride, bias=False)
+        self.dead_conv = dead_conv
+
+    def forward(self, mix):
+        time_ = mix.shape[-1]
+        w = self.encoder.conv(pad_to_frames(mix, self.L, self.stride)[0].unsqueeze(1))
+        x = self.bottleneck(w)
+        skip_sum, last = 0, len(self.tcn.blocks) - 1
+        for i, block in enumerate(self.tcn.blocks):
+            # The last block's residual output feeds nothing; a plain implementation computes it anyway.
+            x, skip = block(x, residual=self.dead_conv or i < last)
+            skip_sum = skip_sum + skip
+        m = torch.relu(self.mask_conv(skip_sum)).view(mix.shape[0], self.n_src, self.N, -1)
+        est = self.decoder.deconv((w.unsqueeze(1) * m).flatten(0, 1)).view(mix.shape[0], self.n_src, -1)
+        return est[..., :time_]
+
+
+def plain_from(model: ConvTasNet, **flags) -> PlainConvTasNet:
+    """A baseline holding ``model``'s weights (its extra, dead residual conv stays randomly initialised)."""
+    plain = PlainConvTasNet(**{k: model.config[k] for k in "N L B H Sc P X R".split()}, **flags)
+    missing, unexpected = plain.load_state_dict(model.state_dict(), strict=False)
+    last = len(plain.tcn.blocks) - 1
+    assert set(missing) == {f"tcn.blocks.{last}.res.weight", f"tcn.blocks.{last}.res.bias"}, missing
+    assert not unexpected, unexpected
+    return plain
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def interleaved_best(fns: dict, repeats: int, device) -> dict:
+    """Best wall time of each function, the functions run in turn ``repeats`` times (after one warm-up)."""
+    for fn in fns.values():
+        fn()
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            best[name] = min(best[name], timed(fn, device))
+    return best
+
+
+def matmul_peak(device, dtype, repeats: int) -> float:
+    n = 2048
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    seconds = interleaved_best({"mm": lambda: a @ b}, repeats, device)["mm"]
+    return 2 * n**3 / seconds / 1e9
+
+
+def model_flops_per_audio_second(model: ConvTasNet) -> float:
+    """FLOPs of one second of audio: the convolutions of the package network, counted on a plain copy.
+
+    The plain copy runs every convolution through ``nn.Conv1d`` (which the counter sees) and drops the dead
+    residual conv like the package model does.
+    """
+    plain = plain_from(model, dead_conv=False)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        plain(torch.randn(1, SAMPLE_RATE))
+    return counter.get_total_flops()
+
+
+def autocast(device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def inference_fn(model, mix, device):
+    def run():
+        with torch.inference_mode(), autocast(device):
+            model(mix)
+
+    return run
+
+
+def train_fn(model, mix, target, device):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def run():
+        with autocast(device):
+            est = model(mix)
+        loss = (est.float() - target).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return run
+
+
+def memory_child(kind: str, seconds: float, threads: int) -> None:
+    """Run in a fresh process: print the RSS growth (MiB) of one inference on ``seconds`` of audio."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = ConvTasNet.paper().eval()
+    if kind == "plain":
+        model = plain_from(model).eval()
+    with torch.inference_mode():
+        model(torch.randn(1, SAMPLE_RATE // 2))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        model(torch.randn(1, int(seconds * SAMPLE_RATE)))
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"mib": (after - before) / 1024}))
+
+
+def peak_memory_mib_per_minute(kind: str, device, threads: int) -> float:
+    if device.type == "cuda":
+        torch.manual_seed(0)
+        model = ConvTasNet.paper().to(device).eval()
+        if kind == "plain":
+            model = plain_from(model).to(device).eval()
+        mix = torch.randn(1, 60 * SAMPLE_RATE, device=device)
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        inference_fn(model, mix, device)()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", kind, "--threads", str(threads)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["mib"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved inference runs (best kept)")
+    parser.add_argument("--train-repeats", type=int, default=3, help="interleaved training steps")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile(package model)")
+    parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--memory-child", choices=["package", "plain"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(args.memory_child, 60.0, args.threads)
+        return 0
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = ConvTasNet.paper().to(device).eval()
+    plain = plain_from(model).to(device).eval()
+    seconds = 4.0
+    mix = torch.randn(1, int(seconds * SAMPLE_RATE), device=device)
+    with torch.inference_mode():
+        err = (model(mix) - plain(mix)).abs().max().item()
+    print(f"device {device}, {args.threads} threads, torch {torch.__version__}; "
+          f"package vs baseline max |difference| {err:.2e}")
+
+    peak = matmul_peak(device, torch.bfloat16 if device.type == "cuda" else torch.float32, args.repeats)
+    flops = model_flops_per_audio_second(model.cpu())
+    model.to(device)
+    roofline = flops / (peak * 1e9)
+    print(f"(1) matmul peak {peak:.0f} GFLOP/s; model {flops / 1e9:.2f} GFLOP per second of audio; "
+          f"roofline RTF {roofline:.4f}")
+
+    variants = {
+        "package": model,
+        "plain baseline": plain,
+        "plain + group_norm gLN": plain_from(model, fused_norm=True).to(device).eval(),
+        "plain + shift-add depthwise": plain_from(model, shift_depthwise=True).to(device).eval(),
+        "plain + no dead conv": plain_from(model, dead_conv=False).to(device).eval(),
+    }
+    if args.compile:
+        variants["package + torch.compile"] = torch.compile(model)
+    fns = {k: inference_fn(m, mix, device) for k, m in variants.items()}
+    best = interleaved_best(fns, args.repeats, device)
+    print(f"(2) inference, batch 1 × {seconds:.0f} s, best of {args.repeats} (RTF = compute s per audio s):")
+    for name, t in best.items():
+        rtf = t / seconds
+        print(f"    {name:30s} RTF {rtf:.4f}  = {rtf / roofline:.2f}× roofline, "
+              f"{best['plain baseline'] / t:.2f}× faster than baseline")
+
+    if not args.skip_train:
+        batch = torch.randn(4, int(seconds * SAMPLE_RATE), device=device)
+        target = torch.randn(4, 2, batch.shape[-1], device=device)
+        train = {"package": ConvTasNet.paper().to(device).train()}
+        train["plain baseline"] = plain_from(train["package"]).to(device).train()
+        best = interleaved_best({k: train_fn(m, batch, target, device) for k, m in train.items()},
+                                args.train_repeats, device)
+        print(f"(3) training step, batch 4 × {seconds:.0f} s, fwd+bwd+Adam, best of {args.train_repeats}:")
+        for name, t in best.items():
+            print(f"    {name:30s} {t:.2f} s/step, {best['plain baseline'] / t:.2f}× faster than baseline")
+
+    for kind in ("package", "plain"):
+        mib = peak_memory_mib_per_minute(kind, device, args.threads)
+        print(f"(4) peak inference memory, {kind}: {mib:.0f} MiB per minute of audio")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
