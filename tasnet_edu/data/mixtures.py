@@ -2,8 +2,9 @@
 
 The recipe follows the wsj0-2mix scripts (Hershey et al. 2016) where it matters for training and evaluation:
 
-- each mixture pairs two utterances by **different speakers** of the same split; the speaker sets (and even
-  the espeak voice variants) of train / valid / test are disjoint, and so are their sentences;
+- each mixture pairs two utterances by **different speakers** (made from different espeak voice variants) of
+  the same split; the speaker sets (and even the voice variants) of train / valid / test are disjoint, and
+  so are their sentences;
 - both utterances are brought to the same RMS level, then the **first source is made louder by a relative
   level drawn uniformly in 0–5 dB**. Convention: ``s1`` is always the louder (or equally loud) source, ``s2``
   the quieter one. Training with PIT does not depend on it, but a model trained *without* PIT can exploit it;
@@ -36,7 +37,7 @@ from tasnet_edu.audio import load, save
 from tasnet_edu.data import speech
 from tasnet_edu.errors import CourseError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # bump whenever the recipe changes: cached datasets are then regenerated
 SAMPLE_RATE = 8000
 SPLIT_DIRS = {"train": "tr", "valid": "cv", "test": "tt"}
 MAX_DB = 5.0  # relative level range 0–5 dB, as in wsj0-2mix
@@ -51,7 +52,10 @@ def plan_mixture(split: str, index: int, seed: int) -> dict:
     rng = np.random.default_rng([seed, speech.SPLITS.index(split), index])
     speakers = speech.list_speakers(split)
     texts = speech.sentence_splits()[split]
-    a, b = rng.choice(len(speakers), size=2, replace=False)
+    a = int(rng.integers(len(speakers)))
+    # Different speakers *and* different voice variants: two speakers made from one variant share formants.
+    others = [i for i, spk in enumerate(speakers) if spk.variant != speakers[a].variant]
+    b = others[int(rng.integers(len(others)))]
     # An utterance is 1–3 sentences (~2–7 s), so that "min" mode leaves mixtures of a few seconds.
     n_a, n_b = rng.integers(1, MAX_SENTENCES + 1, size=2)
     picks = rng.choice(len(texts), size=n_a + n_b, replace=False)
