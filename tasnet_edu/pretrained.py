@@ -79,7 +79,7 @@ def load(name_or_path, device="cpu") -> torch.nn.Module:
 
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise CourseError("--device cuda was asked for, but this machine has no CUDA GPU; use cpu")
+        raise CourseError(f"device {str(device)!r} was asked for, but this machine has no CUDA GPU; use cpu")
     checkpoint = train.load_checkpoint(resolve(name_or_path))
     model = train.model_from_checkpoint(checkpoint)
     model.sample_rate = int(checkpoint["config"]["sample_rate"])
@@ -97,18 +97,22 @@ def load_weights(model: torch.nn.Module, name_or_path) -> torch.nn.Module:
     if type(trained) is not type(model):
         kinds = type(trained).__name__, type(model).__name__
         raise CourseError(f"{name_or_path}: the checkpoint holds a {kinds[0]}, the model is a {kinds[1]}")
-    ours = getattr(model, "config", {})
+    misfit = f"{name_or_path}: its weights do not fit this model"
+    ours = getattr(model, "config", None)
     differ = [
         f"checkpoint has {k}={v!r}, model has {k}={ours.get(k)!r}"
         for k, v in getattr(trained, "config", {}).items()
-        if ours.get(k) != v
+        if ours is not None and ours.get(k) != v
     ]
     if differ:
         raise CourseError(
-            f"{name_or_path}: its weights do not fit this model: {'; '.join(differ)} "
-            "(or let `pretrained.load` build the model the checkpoint records)"
+            f"{misfit}: {'; '.join(differ)}; build the model with "
+            "the checkpoint's values, or let `pretrained.load` build it"
         )
-    model.load_state_dict(trained.state_dict())
+    try:
+        model.load_state_dict(trained.state_dict())
+    except RuntimeError as err:  # a model without ``config``: only the tensor shapes can tell
+        raise CourseError(f"{misfit}: {' '.join(str(err).split())[:300]}") from None
     model.sample_rate = trained.sample_rate
     return model
 

@@ -9,7 +9,7 @@ import torch
 
 from tasnet_edu import pretrained, train
 from tasnet_edu.errors import CourseError
-from tasnet_edu.models import ConvTasNet
+from tasnet_edu.models import ConvTasNet, TasNet
 
 
 def write_checkpoint(path, model, **config) -> pathlib.Path:
@@ -61,6 +61,13 @@ def test_load_weights_names_the_mismatched_hyper_parameters(tiny_checkpoint):
     message = str(err.value)
     assert "checkpoint has N=64, model has N=32" in message and "checkpoint has R=1, model has R=2" in message
     assert "X=" not in message  # X agrees, so it is not blamed
+
+    with pytest.raises(CourseError, match="holds a ConvTasNet, the model is a TasNet"):
+        pretrained.load_weights(TasNet(), path)
+    unnamed = ConvTasNet.tiny(X=2, R=2)
+    del unnamed.config  # a model that does not record its hyper-parameters: the tensor shapes still tell
+    with pytest.raises(CourseError, match="tiny.pt: its weights do not fit this model: .*tcn"):
+        pretrained.load_weights(unnamed, path)
 
     model = pretrained.load_weights(ConvTasNet.tiny(X=2, R=1), path)
     mix = torch.randn(1, 800)
