@@ -20,6 +20,15 @@ import soundfile as sf
 from tasnet_edu.errors import CourseError
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def _as_mono(wav: np.ndarray, path: Path) -> np.ndarray:
     if wav.ndim == 2 and wav.shape[1] > 1:
         warnings.warn(f"{path}: {wav.shape[1]} channels averaged to mono", stacklevel=3)
@@ -110,6 +119,7 @@ def save(path, wav, sample_rate: int) -> Path:
     os.close(fd)
     try:
         sf.write(tmp, wav, int(sample_rate), subtype="PCM_16", format="WAV")
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes private files; a dataset should be shareable
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
