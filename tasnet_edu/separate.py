@@ -48,6 +48,18 @@ def frame_length(model: torch.nn.Module) -> int:
     return 1
 
 
+def check_long_enough(length: int, sample_rate: int, model: torch.nn.Module, name: str) -> None:
+    """Raise ``CourseError`` naming ``name`` when ``length`` samples at ``sample_rate`` Hz are shorter than
+    one frame of ``model`` (its L samples at its own rate): there is nothing to separate."""
+    frame, rate = frame_length(model), model_sample_rate(model)
+    if length * rate < frame * sample_rate:
+        ms = 1000 * length / sample_rate, 1000 * frame / rate
+        raise CourseError(
+            f"{name}: {length} sample(s) at {sample_rate} Hz ({ms[0]:.2f} ms) is shorter than one frame "
+            f"of the model (L = {frame} samples at {rate} Hz = {ms[1]:.2f} ms)"
+        )
+
+
 def _crossfade(length: int, fade_in: int, fade_out: int) -> torch.Tensor:
     """Weights ``(length,)``: a raised-cosine rise over ``fade_in`` samples, 1, then a fall over ``fade_out``.
 
@@ -137,12 +149,8 @@ def separate_waveform(
     if wav.dim() != 1:
         raise CourseError(f"{name}: expected a mono waveform shaped (time,), got shape {tuple(wav.shape)}")
     check_finite(wav, name)
+    check_long_enough(wav.numel(), sample_rate, model, name)
     frame = frame_length(model)
-    if wav.numel() < frame:
-        raise CourseError(
-            f"{name}: {wav.numel()} samples at {sample_rate} Hz is shorter than one frame of the model "
-            f"(L = {frame} samples)"
-        )
     chunk, overlap = round(chunk_seconds * sample_rate), round(overlap_seconds * sample_rate)
     if not 0 < overlap < chunk or chunk < frame:
         raise CourseError(
@@ -215,6 +223,7 @@ def separate_file(
     """
     out_dir = prepare_out_dir(out_dir)
     wav, sr = audio.load(path)
+    check_long_enough(wav.shape[0], sr, model, str(path))
     rate = model_sample_rate(model)
     est = separate_waveform(
         audio.resample(wav, sr, rate), model, sample_rate=rate, chunk_seconds=chunk_seconds,

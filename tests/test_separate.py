@@ -252,3 +252,11 @@ def test_cli_default_model_not_shipped_yet(tmp_path, separate_only, capsys):
     assert main(["separate", str(tmp_path / "a.wav"), "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'course-small' has not been shipped yet" in err[0]
+
+
+def test_short_file_is_measured_at_its_own_rate(tmp_path):
+    sf.write(tmp_path / "blip.wav", np.full(80, 0.1, np.float32), 44100)  # 1.8 ms < one 2 ms frame
+    with pytest.raises(CourseError, match=r"blip.wav: 80 sample\(s\) at 44100 Hz \(1.81 ms\) is shorter"):
+        separate.separate_file(tmp_path / "blip.wav", Gains(1.0, 1.0), tmp_path)
+    sf.write(tmp_path / "ok.wav", np.full(100, 0.1, np.float32), 44100)  # 2.3 ms: one frame at 8 kHz
+    assert sf.info(separate.separate_file(tmp_path / "ok.wav", Gains(1.0, 1.0), tmp_path)[0]).frames == 100
