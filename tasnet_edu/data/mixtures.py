@@ -12,10 +12,10 @@ The recipe follows the wsj0-2mix scripts (Hershey et al. 2016) where it matters 
 - 8 kHz, 16-bit WAV files in the wsj0-2mix layout ``tr/ cv/ tt/``, each with ``mix/ s1/ s2/`` holding files
   of the same name, so one loader reads our mixtures and the real corpus.
 
-Unlike wsj0-2mix, each utterance gets a mild per-utterance augmentation (a random band-limiting EQ and, for
-some, a short synthetic room reverberation) so that a model sees more than dry synthetic voices. The
-sources ``s1``/``s2`` are stored *as they sound in the mixture* (after EQ and reverb), and the stored
-16-bit samples satisfy ``mix == s1 + s2`` exactly.
+Unlike wsj0-2mix, each utterance gets a mild per-utterance augmentation (a random band-limiting EQ, for some
+a short synthetic room reverberation, and a faint noise floor 35–55 dB below the speech) so that a model
+sees more than dry synthetic voices. The sources ``s1``/``s2`` are stored *as they sound in the mixture*
+(after EQ, reverb and noise floor), and the stored 16-bit samples satisfy ``mix == s1 + s2`` exactly.
 
 Every random choice comes from ``numpy.random.default_rng([seed, split, index])``, so the same command gives
 byte-identical files. A run writes into a hidden sibling folder and renames it when complete: an interrupted
@@ -37,7 +37,7 @@ from tasnet_edu.audio import load, save
 from tasnet_edu.data import speech
 from tasnet_edu.errors import CourseError
 
-GENERATOR_VERSION = 2  # bump whenever the recipe changes: cached datasets are then regenerated
+GENERATOR_VERSION = 3  # bump whenever the recipe changes: cached datasets are then regenerated
 SAMPLE_RATE = 8000
 SPLIT_DIRS = {"train": "tr", "valid": "cv", "test": "tt"}
 MAX_DB = 5.0  # relative level range 0–5 dB, as in wsj0-2mix
@@ -70,7 +70,8 @@ def plan_mixture(split: str, index: int, seed: int) -> dict:
             "highpass_hz": round(float(rng.uniform(40, 200)), 1),
             "lowpass_hz": round(float(rng.uniform(2800, 3900)), 1) if rng.random() < 0.3 else None,
             "rt60_s": round(float(rng.uniform(0.1, 0.4)), 3) if rng.random() < REVERB_PROB else None,
-            "rir_seed": int(rng.integers(2**31)),
+            "noise_db": round(float(rng.uniform(-55, -35)), 2),
+            "seed": int(rng.integers(2**31)),
         })
     return {
         "relative_db": round(rel_db, 4),
@@ -96,16 +97,22 @@ def synthetic_rir(rt60_s: float, sample_rate: int, rng: np.random.Generator) -> 
 
 
 def _color(wav: np.ndarray, src: dict, sample_rate: int) -> np.ndarray:
-    """Per-utterance channel: band-limiting EQ, then optional reverberation."""
+    """Per-utterance channel: band-limiting EQ, optional reverberation, then a microphone noise floor.
+
+    The noise floor (``noise_db`` re. the speech RMS) replaces the synthesiser's digital silence between
+    words, which no real recording has; it belongs to the source, so ``mix == s1 + s2`` still holds.
+    """
+    rng = np.random.default_rng(src["seed"])
     sos = scipy.signal.butter(2, src["highpass_hz"], "highpass", fs=sample_rate, output="sos")
     wav = scipy.signal.sosfilt(sos, wav)
     if src["lowpass_hz"]:
         sos = scipy.signal.butter(4, src["lowpass_hz"], "lowpass", fs=sample_rate, output="sos")
         wav = scipy.signal.sosfilt(sos, wav)
     if src["rt60_s"]:
-        rir = synthetic_rir(src["rt60_s"], sample_rate, np.random.default_rng(src["rir_seed"]))
+        rir = synthetic_rir(src["rt60_s"], sample_rate, rng)
         wav = scipy.signal.fftconvolve(wav, rir)[: len(wav)]
-    return wav
+    noise = rng.standard_normal(len(wav)) * np.sqrt(np.mean(wav**2)) * 10 ** (src["noise_db"] / 20)
+    return wav + noise
 
 
 def render_mixture(plan: dict, speakers: dict[str, speech.Speaker], sample_rate: int = SAMPLE_RATE):
