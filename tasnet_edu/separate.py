@@ -259,9 +259,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--checkpoint", default="course-small", metavar="PATH",
         help="a checkpoint written by `tasnet-edu train`, or a shipped model name (default: course-small)",
     )
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS, help="model input per step")
-    parser.add_argument("--overlap-seconds", type=float, default=OVERLAP_SECONDS, help="shared by neighbours")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
+    parser.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS,
+                        help="seconds per model call; memory grows with it (default %(default)s)")
+    parser.add_argument("--overlap-seconds", type=float, default=OVERLAP_SECONDS,
+                        help="seconds shared by neighbouring chunks, to keep each speaker on one output "
+                             "(default %(default)s)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
