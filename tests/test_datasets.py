@@ -148,3 +148,20 @@ def test_dynamic_mix_new_pairs_each_epoch_with_wsj_levels(tmp_path):
     assert len({round(d, 4) for d in diffs}) > 20  # new gains for every item and epoch
     ds.set_epoch(1)
     assert not torch.equal(ds[0][1], sources)
+
+
+def test_shuffled_order_permutes_sources_per_item_not_the_mixture(tmp_path):
+    from tasnet_edu.data.datasets import ShuffledOrder
+
+    base = WSJ0Mix(make_wsj_tree(tmp_path, NAMES * 1), "tr", segment=None)
+    ds = ShuffledOrder(base, seed=0)
+    swapped = []
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            mix, sources = ds[i]
+            torch.testing.assert_close(mix, base[i][0])
+            same = torch.equal(sources, base[i][1])
+            assert same or torch.equal(sources, base[i][1].flip(0))
+            swapped.append(not same)
+    assert 0 < sum(swapped) < len(swapped)  # both orders occur

@@ -309,3 +309,29 @@ class DynamicMix(Dataset):
         sources = sources / rms * 10 ** (self.levels_db(rng)[:, None] / 20)
         sources = torch.from_numpy(sources.astype(np.float32))
         return sources.sum(0), sources
+
+
+class ShuffledOrder(Dataset):
+    """``dataset`` with the order of the sources drawn at random per item and epoch.
+
+    In wsj0-2mix (and the course's mixtures) ``s1`` is always the louder source, so "output the louder
+    speaker first" is a rule a network can learn; a loss that compares outputs with references in a fixed
+    order then works better than it should. Shuffling removes that cue: the order carries no information,
+    which is the situation permutation-invariant training is made for. Items: as ``dataset``.
+    """
+
+    def __init__(self, dataset, seed: int = 0):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mix, sources = self.dataset[index]
+        order = _rng(self.seed + 1, self.epoch, index).permutation(sources.shape[0])
+        return mix, sources[torch.from_numpy(order)]
