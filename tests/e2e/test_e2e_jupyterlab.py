@@ -117,7 +117,8 @@ def _whole_notebook_shot(page, path: Path) -> None:
     page.set_viewport_size({"width": 1400, "height": min(int(height), 15000)})
     try:
         page.wait_for_timeout(500)  # let JupyterLab lay the taller page out
-        page.evaluate(f"() => {{ {_PANEL}.content.node.querySelector('.jp-WindowedPanel-outer').scrollTop = 0; }}")
+        scroller = f"{_PANEL}.content.node.querySelector('.jp-WindowedPanel-outer')"
+        page.evaluate(f"() => {{ {scroller}.scrollTop = 0; }}")
         page.wait_for_timeout(200)
         page.screenshot(path=str(path))
     finally:
