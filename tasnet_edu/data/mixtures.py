@@ -319,11 +319,11 @@ def load_sample_mixture(index: int = 0):
 # --------------------------------------------------------------------------- command line
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``tasnet-edu make-data``."""
-    parser.add_argument("--out", required=True, type=Path, help="folder to create (wsj0-2mix layout)")
-    parser.add_argument("--n-train", type=int, default=0, help="training mixtures (tr/)")
-    parser.add_argument("--n-valid", type=int, default=0, help="validation mixtures (cv/)")
-    parser.add_argument("--n-test", type=int, default=0, help="test mixtures (tt/)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same files")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to create")
+    parser.add_argument("--n-train", type=int, default=0, metavar="N", help="training mixtures (tr/)")
+    parser.add_argument("--n-valid", type=int, default=0, metavar="N", help="validation mixtures (cv/)")
+    parser.add_argument("--n-test", type=int, default=0, metavar="N", help="test mixtures (tt/)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed: same seed, same files")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
