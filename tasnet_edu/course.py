@@ -35,15 +35,20 @@ def colab_install_command() -> list[str]:
 
 def setup_cell_source() -> str:
     """Source of every notebook's first code cell: a no-op outside Colab."""
-    pip = ", ".join(repr(a) for a in colab_install_command()[1:])
+    pip = ", ".join(f'"{a}"' for a in colab_install_command())
     return "\n".join([
         f"{SETUP_MARKER}: on Google Colab, fetch the course and install its package (Colab's own torch",
         "# and numpy are kept). Anywhere else this cell does nothing.",
-        "import os, subprocess, sys",
+        "import os",
+        "import subprocess",
+        "import sys",
+        "",
         'if "google.colab" in sys.modules:',
         f'    if not os.path.isdir("{COLAB_CHECKOUT}"):',
-        f'        subprocess.run(["git", "clone", "--depth", "1", "{REPO_URL}", "{COLAB_CHECKOUT}"], check=True)',
-        f"        subprocess.run([sys.executable, \"-m\", {pip}], check=True)",
+        f'        repo = "{REPO_URL}"',
+        f'        subprocess.run(["git", "clone", "--depth", "1", repo, "{COLAB_CHECKOUT}"], check=True)',
+        f'        install = [sys.executable, "-m", {pip}]',
+        "        subprocess.run(install, check=True)",
         f'    sys.path.insert(0, "{COLAB_CHECKOUT}")',
         f'    os.chdir("{COLAB_CHECKOUT}/notebooks")',
     ])
