@@ -179,7 +179,7 @@ def check_media(page, name: str, *, audio: bool, figures: bool) -> None:
         assert not blank, f"{name}: figures that the browser could not decode: {blank}"
 
 
-def test_setup_notebook_runs_in_jupyterlab(lab, browser_context, screenshot_dir):
+def test_setup_notebook_runs_in_jupyterlab(browser_context, lab, screenshot_dir):
     page = open_and_run_all(browser_context, lab, SETUP_NOTEBOOK, screenshot_dir)
     try:
         check_ran_cleanly(page, SETUP_NOTEBOOK, screenshot_dir)
@@ -188,7 +188,7 @@ def test_setup_notebook_runs_in_jupyterlab(lab, browser_context, screenshot_dir)
         close(page)
 
 
-def test_receptive_field_widget_responds_in_jupyterlab(lab, browser_context, screenshot_dir):
+def test_receptive_field_widget_responds_in_jupyterlab(browser_context, lab, screenshot_dir):
     page = open_and_run_all(browser_context, lab, WIDGET_NOTEBOOK, screenshot_dir)
     try:
         check_ran_cleanly(page, WIDGET_NOTEBOOK, screenshot_dir)
