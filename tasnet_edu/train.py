@@ -296,7 +296,7 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(total=steps or (epochs * self.steps_in_epoch()), initial=self.step, desc="training",
                    unit="step", disable=not self.progress)
-        done = False
+        done = steps is not None and self.step >= steps
         while not done and (epochs is None or self.epoch < epochs):
             losses = []
             for mix, sources in self._batches():
