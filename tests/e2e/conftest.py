@@ -170,7 +170,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """
     home = tmp_path_factory.mktemp("lab")
     root = home / "notebooks"
-    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    leftovers = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "runs")
+    shutil.copytree(NOTEBOOKS, root, ignore=leftovers)
     _write_lab_settings(home / "settings")
     token, port = secrets.token_hex(16), free_port()
     url = f"http://127.0.0.1:{port}/"
