@@ -179,6 +179,17 @@ def check_media(page, name: str, *, audio: bool, figures: bool) -> None:
         assert not blank, f"{name}: figures that the browser could not decode: {blank}"
 
 
+def check_readout_matches_package(readout: str, sliders: dict[str, float]) -> None:
+    """With P, X and R all on sliders, the readout shows ``tcn.receptive_field(P, X, R)`` frames."""
+    if not all(k in sliders for k in ("P", "X", "R")):
+        return
+    from tasnet_edu.tcn import receptive_field
+
+    expected = receptive_field(int(sliders["P"]), int(sliders["X"]), int(sliders["R"]))
+    shown = {int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", readout)}
+    assert expected in shown, f"readout {readout!r} lacks receptive_field(P, X, R) = {expected} frames"
+
+
 def test_setup_notebook_runs_in_jupyterlab(browser_context, lab, screenshot_dir):
     page = open_and_run_all(browser_context, lab, SETUP_NOTEBOOK, screenshot_dir)
     try:
@@ -213,5 +224,6 @@ def test_receptive_field_widget_responds_in_jupyterlab(browser_context, lab, scr
         cell.screenshot(path=str(screenshot_dir / "07_widget_after_slider.png"))
         assert moved["value"] != sliders[name]["value"], f"slider {name} did not move"
         assert after != before and after.startswith(READOUT_PREFIX), (before, after)
+        check_readout_matches_package(after, {s["label"]: s["value"] for s in page.evaluate(SLIDERS)})
     finally:
         close(page)
