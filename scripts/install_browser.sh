@@ -22,6 +22,6 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-# No recommends (printing, avahi, systemd upgrades); one font so screenshots show readable text.
-apt-get install -y -q --no-install-recommends chromium fonts-liberation
+# With its recommends, as tested here (they bring the fonts that make screenshots readable).
+apt-get install -y -q chromium
 echo "install_browser: $(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
