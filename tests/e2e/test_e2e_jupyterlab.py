@@ -130,16 +130,16 @@ def open_and_run_all(context, lab, name: str, screenshot_dir: Path):
     assert (lab.root / name).exists(), f"the end-to-end check needs notebooks/{name}"
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
-    page.goto(lab.notebook_url(name))
-    page.wait_for_selector(".jp-Notebook .jp-Cell")
-    page.wait_for_function(KERNEL_READY, timeout=UI_TIMEOUT_MS * 2)
-    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")  # wider notebook in the screenshots
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     try:
+        page.goto(lab.notebook_url(name))
+        page.wait_for_selector(".jp-Notebook .jp-Cell")
+        page.wait_for_function(KERNEL_READY, timeout=UI_TIMEOUT_MS * 2)
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")  # wider notebook in the screenshots
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS, polling=1000)
     except Exception:
-        page.screenshot(path=str(screenshot_dir / f"{Path(name).stem}_run_all_unfinished.png"))
+        page.screenshot(path=str(screenshot_dir / f"{Path(name).stem}_did_not_finish.png"))
         close(page)
         raise
     return page
@@ -148,7 +148,7 @@ def open_and_run_all(context, lab, name: str, screenshot_dir: Path):
 def close(page) -> None:
     """Shut the notebook's kernel down (it would keep a core busy) and close the tab."""
     try:
-        page.evaluate(f"() => {_PANEL}.sessionContext.shutdown()")
+        page.evaluate(f"() => {_PANEL} && {_PANEL}.sessionContext.shutdown()")
     finally:
         page.close()
 
