@@ -112,6 +112,18 @@ def test_depthwise_conv_matches_grouped_conv1d(P, dilation, causal):
         torch.testing.assert_close(a, b)
 
 
+def test_block_computes_the_papers_block():
+    torch.manual_seed(0)
+    block = Conv1DBlock(B=4, H=8, Sc=5, P=3, dilation=2)
+    x = torch.randn(2, 4, 33)
+    y = block.norm1(block.prelu1(block.conv_in(x)))
+    y = F.conv1d(y, block.dconv.weight, block.dconv.bias, padding=2, dilation=2, groups=8)
+    y = block.norm2(block.prelu2(y))
+    res, skip = block(x)
+    torch.testing.assert_close(res, x + block.res(y))
+    torch.testing.assert_close(skip, block.skip(y))
+
+
 def test_block_shapes_and_last_block_has_no_residual():
     block = Conv1DBlock(B=4, H=8, Sc=5, P=3, dilation=2)
     res, skip = block(torch.randn(2, 4, 33))
