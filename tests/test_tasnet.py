@@ -67,6 +67,13 @@ def test_every_parameter_gets_a_gradient(small):
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
 
 
+def test_config_rebuilds_the_same_model(small):
+    twin = TasNet(**small.config)
+    twin.load_state_dict(small.state_dict())
+    mix = torch.randn(1, 500)
+    torch.testing.assert_close(twin(mix), small(mix))
+
+
 def test_paper_config_sizes():
     model = TasNet.paper()
     assert (model.N, model.L, model.stride, len(model.separator.lstms)) == (500, 40, 40, 4)

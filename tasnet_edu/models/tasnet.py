@@ -84,6 +84,9 @@ class TasNet(nn.Module):
         if n_src < 1 or N < 1 or H < 1 or layers < 1:
             raise CourseError(f"TasNet needs positive n_src, N, H, layers; got {n_src}, {N}, {H}, {layers}")
         self.n_src, self.N, self.L, self.kind = n_src, N, L, encoder
+        # what the trainer stores in a checkpoint to rebuild this model
+        self.config = dict(n_src=n_src, N=N, L=L, stride=stride, H=H, layers=layers,
+                           bidirectional=bidirectional, encoder=encoder)
         if encoder == "gated":
             self.encoder, self.decoder = GatedEncoder(N, L, stride), GatedDecoder(N, L, stride)
         else:
