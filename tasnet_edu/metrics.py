@@ -108,7 +108,7 @@ def si_snri(est, ref, mix, eps: float = 1e-8) -> torch.Tensor:
     return _si_snr(est, ref, eps) - _si_snr(_mixture_as_estimates(mix, ref), ref, eps)
 
 
-def _next_fast_len(n: int) -> int:
+def _next_power_of_two(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
@@ -132,7 +132,7 @@ def _bss_sdr(est: torch.Tensor, ref: torch.Tensor, flen: int, eps: float) -> tor
     SDR needs the projection on the own reference alone, which is the reason this is fast.
     """
     time = est.shape[-1]
-    n_fft = _next_fast_len(time + flen - 1)  # linear (not circular) correlations: pad to time + flen - 1
+    n_fft = _next_power_of_two(time + flen - 1)  # linear (not circular) correlations: pad to time + flen - 1
     ref_f = torch.fft.rfft(ref, n=n_fft)
     est_f = torch.fft.rfft(est, n=n_fft)
     # The Gram matrix of the delayed references is Toeplitz in the reference's autocorrelation r[|i - j|].
@@ -214,8 +214,8 @@ def _best_permutation_enumerated(pairwise: torch.Tensor) -> torch.Tensor:
 def _best_permutation_hungarian(pairwise: torch.Tensor) -> torch.Tensor:
     """Best ``perm`` ``(batch, n_src)`` by the Hungarian algorithm (scipy), O(n³) instead of n!.
 
-    scipy solves one small ``(n_src, n_src)`` assignment at a time; this loop sees only the detached
-    matrices, the differentiable gather stays batched.
+    scipy solves one small ``(n_src, n_src)`` assignment at a time, so this loops over the batch, but only
+    over detached matrices of n_src² numbers; the loss itself stays batched.
     """
     scores = pairwise.detach().cpu().double().numpy()
     perm = np.empty(scores.shape[:2], dtype=np.int64)
