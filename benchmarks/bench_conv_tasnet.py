@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from tasnet_edu.models import ConvTasNet
 from tasnet_edu.tcn import depthwise_conv
 
 SAMPLE_RATE = 8000
+MATMUL_SIZE = 2048
 
 
 class PlainLayerNorm(nn.Module):
@@ -150,11 +152,9 @@ def interleaved_best(fns: dict, repeats: int, device) -> dict:
     return best
 
 
-def matmul_peak(device, dtype, repeats: int) -> float:
-    n = 2048
+def matmul_fn(device, dtype, n: int = MATMUL_SIZE):
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    seconds = interleaved_best({"mm": lambda: a @ b}, repeats, device)["mm"]
-    return 2 * n**3 / seconds / 1e9
+    return lambda: a @ b
 
 
 def model_flops_per_audio_second(model: ConvTasNet) -> float:
@@ -254,16 +254,11 @@ def main(argv=None) -> int:
     mix = torch.randn(1, int(seconds * SAMPLE_RATE), device=device)
     with torch.inference_mode():
         err = (model(mix) - plain(mix)).abs().max().item()
-    print(f"device {device}, {args.threads} threads, torch {torch.__version__}; "
-          f"package vs baseline max |difference| {err:.2e}")
+    print(f"device {device}, {args.threads} threads, torch {torch.__version__}, "
+          f"load average {os.getloadavg()[0]:.1f}; package vs baseline max |difference| {err:.2e}")
 
-    peak = matmul_peak(device, torch.bfloat16 if device.type == "cuda" else torch.float32, args.repeats)
     flops = model_flops_per_audio_second(model.cpu())
     model.to(device)
-    roofline = flops / (peak * 1e9)
-    print(f"(1) matmul peak {peak:.0f} GFLOP/s; model {flops / 1e9:.2f} GFLOP per second of audio; "
-          f"roofline RTF {roofline:.4f}")
-
     variants = {
         "package": model,
         "plain baseline": plain,
@@ -273,8 +268,14 @@ def main(argv=None) -> int:
     }
     if args.compile:
         variants["package + torch.compile"] = torch.compile(model)
-    fns = {k: inference_fn(m, mix, device) for k, m in variants.items()}
+    # The matmul runs interleaved with the models, so that its peak and their times see the same load.
+    fns = {"matmul": matmul_fn(device, torch.bfloat16 if device.type == "cuda" else torch.float32)}
+    fns.update({k: inference_fn(m, mix, device) for k, m in variants.items()})
     best = interleaved_best(fns, args.repeats, device)
+    peak = 2 * MATMUL_SIZE**3 / best.pop("matmul") / 1e9
+    roofline = flops / (peak * 1e9)
+    print(f"(1) matmul peak {peak:.0f} GFLOP/s; model {flops / 1e9:.2f} GFLOP per second of audio; "
+          f"roofline RTF {roofline:.4f}")
     print(f"(2) inference, batch 1 × {seconds:.0f} s, best of {args.repeats} (RTF = compute s per audio s):")
     for name, t in best.items():
         rtf = t / seconds
@@ -295,6 +296,7 @@ def main(argv=None) -> int:
     for kind in ("package", "plain"):
         mib = peak_memory_mib_per_minute(kind, device, args.threads)
         print(f"(4) peak inference memory, {kind}: {mib:.0f} MiB per minute of audio")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
 
