@@ -59,10 +59,15 @@ KERNEL_READY = f"""() => {{
   return !!s && s.kernel === 'idle';
 }}"""
 
-# Error tracebacks as the reader sees them (JupyterLab renders errors and stderr with the same MIME type).
-SHOWN_TRACEBACKS = """() => Array.from(document.querySelectorAll(
-    '.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
-  .map(e => e.textContent).filter(t => t.includes('Traceback') || /^\\s*\\w+(Error|Exception)\\b/m.test(t))"""
+# Errors as the reader sees them: tracebacks (JupyterLab renders errors and stderr with one MIME type) and
+# widgets that failed to display.
+SHOWN_ERRORS = """() => [
+  ...Array.from(document.querySelectorAll(
+      '.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
+    .map(e => e.textContent).filter(t => t.includes('Traceback') || /^\\s*\\w+(Error|Exception)\\b/m.test(t)),
+  ...Array.from(document.querySelectorAll('.jp-Notebook .jp-OutputArea-output'))
+    .map(e => e.textContent).filter(t => /Error displaying widget|Failed to display Jupyter Widget/.test(t)),
+]"""
 
 # Every audio element in the outputs: controls shown, and its clip decoded by the browser (finite duration).
 AUDIO_PLAYERS = """async () => {
@@ -158,11 +163,11 @@ def check_ran_cleanly(page, name: str, screenshot_dir: Path) -> None:
     state = page.evaluate(NOTEBOOK_STATE)
     errors = {c["index"]: c["errors"] for c in state["cells"] if c["errors"]}
     unrun = [c["index"] for c in state["cells"] if c["count"] is None]
-    shown = page.evaluate(SHOWN_TRACEBACKS)
+    shown = page.evaluate(SHOWN_ERRORS)
     shot = screenshot_dir / f"{Path(name).stem}_after_run_all.png"
     _whole_notebook_shot(page, shot)
     assert not errors, f"{name}: cells raised (cell index: error): {errors}; see {shot}"
-    assert not shown, f"{name}: a traceback is shown on screen:\n{shown[0][:2000]}"
+    assert not shown, f"{name}: an error is shown on screen:\n{shown[0][:2000]}"
     assert not unrun, f"{name}: cells {unrun} never ran"
 
 
