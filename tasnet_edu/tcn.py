@@ -40,7 +40,17 @@ def receptive_field(P: int, X: int, R: int) -> int:
     return 1 + R * (P - 1) * (2**X - 1)
 
 
-class GlobalLayerNorm(nn.Module):
+class _LayerNorm(nn.Module):
+    """A layer norm's per-channel gain γ (``weight``, starts at 1) and bias β (starts at 0)."""
+
+    def __init__(self, channels: int, eps: float = 1e-8):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+
+class GlobalLayerNorm(_LayerNorm):
     """Global layer norm (gLN, paper eq. 11–12): one mean and variance per utterance, over channels and time.
 
     ``gLN(F) = (F − E[F]) / sqrt(Var[F] + eps) ⊙ γ + β`` with E and Var taken over all ``channels × frames``
@@ -50,17 +60,11 @@ class GlobalLayerNorm(nn.Module):
     Shapes: ``(batch, channels, frames) → (batch, channels, frames)``.
     """
 
-    def __init__(self, channels: int, eps: float = 1e-8):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.group_norm(x, 1, self.weight, self.bias, self.eps)
 
 
-class CumulativeLayerNorm(nn.Module):
+class CumulativeLayerNorm(_LayerNorm):
     """Cumulative layer norm (cLN, paper eq. 13): frame k is normalised with statistics of frames 0…k only.
 
     Mean and variance at frame k are taken over all channels and all frames up to k, so a frame never sees
@@ -70,12 +74,6 @@ class CumulativeLayerNorm(nn.Module):
 
     Shapes: ``(batch, channels, frames) → (batch, channels, frames)``.
     """
-
-    def __init__(self, channels: int, eps: float = 1e-8):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels, frames = x.shape[-2], x.shape[-1]

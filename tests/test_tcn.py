@@ -44,12 +44,16 @@ def test_receptive_field_values_and_bad_input():
             receptive_field(*bad)
 
 
-def test_global_layer_norm_is_the_mean_var_formula():
+def _with_random_affine(norm):
     torch.manual_seed(0)
-    norm = GlobalLayerNorm(5)
     with torch.no_grad():
         norm.weight.uniform_(0.5, 2)
         norm.bias.normal_()
+    return norm
+
+
+def test_global_layer_norm_is_the_mean_var_formula():
+    norm = _with_random_affine(GlobalLayerNorm(5))
     x = 3 * torch.randn(4, 5, 37) + 1
     mean = x.mean(dim=(1, 2), keepdim=True)
     var = ((x - mean) ** 2).mean(dim=(1, 2), keepdim=True)
@@ -58,11 +62,7 @@ def test_global_layer_norm_is_the_mean_var_formula():
 
 
 def test_cumulative_layer_norm_uses_past_frames_only():
-    torch.manual_seed(0)
-    norm = CumulativeLayerNorm(3)
-    with torch.no_grad():
-        norm.weight.uniform_(0.5, 2)
-        norm.bias.normal_()
+    norm = _with_random_affine(CumulativeLayerNorm(3))
     x = 2 * torch.randn(2, 3, 20) + 0.5
     out = norm(x)
     for k in range(20):
