@@ -1,11 +1,11 @@
-"""The temporal convolutional network (TCN) that estimates Conv-TasNet's masks (Luo & Mesgarani 2019, §II-C).
+"""The temporal convolutional network (TCN) that estimates Conv-TasNet's masks (Luo & Mesgarani 2019).
 
 A TCN is R repeats of X one-dimensional convolutional blocks whose depthwise convolutions are dilated by
 1, 2, 4, …, 2^(X−1). Dilation doubles the reach of each block at no extra cost, so the receptive field grows
 exponentially with X and linearly with R (``receptive_field``). Each block is depthwise-separable: a 1×1
 convolution mixes channels, a depthwise convolution of kernel P looks along time, one channel at a time.
 
-Normalisation matters for what the network can see (paper eqs. 10–13):
+Normalisation matters for what the network can see:
 
 * ``GlobalLayerNorm`` (gLN) normalises over all channels *and all frames* of an utterance — non-causal;
 * ``CumulativeLayerNorm`` (cLN) uses only the frames up to the current one — causal, for real-time use;
@@ -51,7 +51,7 @@ class _LayerNorm(nn.Module):
 
 
 class GlobalLayerNorm(_LayerNorm):
-    """Global layer norm (gLN, paper eq. 11–12): one mean and variance per utterance, over channels and time.
+    """Global layer norm (gLN): one mean and variance per utterance, over channels and time.
 
     ``gLN(F) = (F − E[F]) / sqrt(Var[F] + eps) ⊙ γ + β`` with E and Var taken over all ``channels × frames``
     of one example and γ, β per channel. That is exactly ``group_norm`` with a single group, which PyTorch
@@ -65,7 +65,7 @@ class GlobalLayerNorm(_LayerNorm):
 
 
 class CumulativeLayerNorm(_LayerNorm):
-    """Cumulative layer norm (cLN, paper eq. 13): frame k is normalised with statistics of frames 0…k only.
+    """Cumulative layer norm (cLN): frame k is normalised with statistics of frames 0…k only.
 
     Mean and variance at frame k are taken over all channels and all frames up to k, so a frame never sees
     the future and the normalisation stays causal. Running sums (``cumsum``) give all k in one pass; they are
@@ -127,7 +127,7 @@ def depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, di
 
 
 class Conv1DBlock(nn.Module):
-    """One block of the TCN (paper Fig. 1C): depthwise-separable, dilated, with residual and skip outputs.
+    """The paper's 1-D convolutional block: depthwise-separable, dilated, with residual and skip outputs.
 
     ``1×1 conv B→H → PReLU → norm → depthwise conv (kernel P, dilation d) → PReLU → norm``, then a residual
     1×1 conv H→B (added to the input) and a skip 1×1 conv H→Sc (summed over all blocks by ``TCN``).

@@ -21,7 +21,7 @@ MASK_ACTIVATIONS = ("relu", "sigmoid", "softmax")
 class ConvTasNet(nn.Module):
     """Conv-TasNet: ``(batch, time) → (batch, n_src, time)`` for any input length of at least L samples.
 
-    The paper's symbols (defaults = its best non-causal configuration, Table II, 8 kHz audio):
+    The paper's symbols (defaults = its best non-causal configuration, 8 kHz audio):
 
     * **N** = 512 — number of encoder basis filters (channels of the encoder output and of each mask);
     * **L** = 16 — encoder/decoder filter length in samples (2 ms); frames hop by L/2 samples;
@@ -44,7 +44,7 @@ class ConvTasNet(nn.Module):
 
     Parameter count of the paper configuration: **4,984,881**. The paper's 5.05 M (5,050,545) also counts
     the residual 1×1 conv of the TCN's very last block, whose output feeds nothing: it never gets a gradient,
-    so it is dead weight (65,664 parameters and ~3 % of the TCN's multiply-adds). We drop it. Everything
+    so it is dead weight (65,664 parameters and 1.4 % of the TCN's multiply-adds). We drop it. Everything
     else (encoder 8,192, bottleneck with its input layer norm 66,688, TCN, PReLU + mask 1×1 conv 132,097,
     decoder 8,192) matches the paper's layout.
 
@@ -53,7 +53,7 @@ class ConvTasNet(nn.Module):
     utterance; the receptive field counts the convolutions).
 
     Causality: with ``causal=True`` an output sample at time s depends on input samples before s + L only
-    (the one encoder frame that covers s reaches L samples ahead): a latency of L samples.
+    (an encoder frame that covers s reaches at most L − 1 samples ahead): a latency of L samples (2 ms).
 
     Use ``ConvTasNet.paper()`` for the paper configuration and ``ConvTasNet.tiny()`` for a CPU-sized one;
     ``model.config`` holds the constructor arguments (``ConvTasNet(**model.config)`` rebuilds it).
@@ -134,7 +134,7 @@ class ConvTasNet(nn.Module):
         return self.encoder(pad_to_frames(mix, self.L, self.stride)[0])
 
     def _masks_from_code(self, w: torch.Tensor) -> torch.Tensor:
-        """Masks ``m_i`` (paper eq. 3) from the encoder output.
+        """Masks ``m_i`` (one per speaker) from the encoder output.
 
         Shapes: ``(batch, N, frames) → (batch, n_src, N, frames)``.
         """
@@ -154,7 +154,7 @@ class ConvTasNet(nn.Module):
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         """Separate: ``(batch, time) → (batch, n_src, time)``.
 
-        Each source is decoded from the masked encoder output ``d_i = w ⊙ m_i`` (paper eq. 4); the zeros
+        Each source is decoded from the masked encoder output ``d_i = w ⊙ m_i``; the zeros
         padded to complete the last frame are trimmed off again.
         """
         self._check(mix)
