@@ -17,7 +17,9 @@ Measures, in one run:
    CUDA).
 
 Runs are interleaved (A, B, A, B, …) and the best of several is kept: on a shared machine the minimum is
-the least disturbed measurement. The package model's weights are loaded into the baseline and the outputs
+the least disturbed measurement. On an oversubscribed machine also set ``OMP_WAIT_POLICY=PASSIVE``: OpenMP
+threads that spin-wait for a descheduled sibling can make a 2-thread run many times slower than 1 thread.
+The package model's weights are loaded into the baseline and the outputs
 compared, so both time the same function.
 """
 
