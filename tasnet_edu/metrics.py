@@ -22,9 +22,9 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import scipy.fft
 import scipy.linalg
 import torch
-import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from tasnet_edu.errors import CourseError
@@ -112,53 +112,47 @@ def _next_power_of_two(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
-def _solve_toeplitz(autocorr: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """Solve ``T x = rhs`` per row, with ``T[i, j] = autocorr[|i - j|]`` symmetric Toeplitz, ``(M, flen)``.
-
-    Levinson recursion (scipy) costs O(flen²) per row instead of O(flen³) for the dense solve mir_eval does,
-    and agrees with it (tests). It also sidesteps torch 2.13's batched CPU LU, which fails with > 1 thread.
-    """
-    rows = zip(autocorr.cpu().numpy(), rhs.cpu().numpy(), strict=True)
-    x = np.stack([scipy.linalg.solve_toeplitz(c, b) for c, b in rows])
-    return torch.from_numpy(x).to(rhs.device)
-
-
-def _bss_sdr(est: torch.Tensor, ref: torch.Tensor, flen: int, eps: float) -> torch.Tensor:
+def _bss_sdr(est: np.ndarray, ref: np.ndarray, flen: int, eps: float) -> np.ndarray:
     """BSS-Eval v3 SDR of rows of ``est`` against the same rows of ``ref``, both ``(M, time)`` float64.
 
     The signal part is the least-squares projection of the estimate on ``flen`` delayed copies of its own
     reference: a 512-tap FIR filter applied to the reference. Everything else (interference + artifacts) is
     distortion. mir_eval also projects on all references, but only to split distortion into SIR and SAR: the
-    SDR needs the projection on the own reference alone, which is the reason this is fast.
+    SDR needs the projection on the own reference alone, which is the first reason this is fast.
+
+    NumPy/SciPy rather than torch: a metric needs no gradient, SciPy's Levinson solver is the second reason
+    (below), and single-threaded FFTs do not stall on a machine whose cores are busy.
     """
     time = est.shape[-1]
     n_fft = _next_power_of_two(time + flen - 1)  # linear (not circular) correlations: pad to time + flen - 1
-    ref_f = torch.fft.rfft(ref, n=n_fft)
-    est_f = torch.fft.rfft(est, n=n_fft)
+    ref_f = scipy.fft.rfft(ref, n=n_fft)
+    est_f = scipy.fft.rfft(est, n=n_fft)
     # The Gram matrix of the delayed references is Toeplitz in the reference's autocorrelation r[|i - j|].
-    autocorr = torch.fft.irfft(ref_f * ref_f.conj(), n=n_fft)[..., :flen]
+    autocorr = scipy.fft.irfft(ref_f * ref_f.conj(), n=n_fft)[:, :flen]
     # A silent reference makes it zero; a load far below the float64 resolution of any real signal's
     # energy keeps the solve defined (the projection is then zero) and changes nothing else.
-    autocorr[..., 0] += 1e-20
+    autocorr[:, 0] += 1e-20
     # Inner products of the estimate with the reference delayed by 0 … flen-1 samples.
-    cross = torch.fft.irfft(est_f * ref_f.conj(), n=n_fft)[..., :flen]
-    filt = _solve_toeplitz(autocorr, cross)  # the distortion filter, (M, flen)
-    projection = torch.fft.irfft(torch.fft.rfft(filt, n=n_fft) * ref_f, n=n_fft)[..., : time + flen - 1]
-    residual = F.pad(est, (0, flen - 1)) - projection
-    return 10 * torch.log10((projection.pow(2).sum(-1) + eps) / (residual.pow(2).sum(-1) + eps))
+    cross = scipy.fft.irfft(est_f * ref_f.conj(), n=n_fft)[:, :flen]
+    # The distortion filter (M, flen). Levinson recursion costs O(flen²) per row where mir_eval's dense
+    # solve costs O(flen³), and agrees with it (tests).
+    filt = np.stack([scipy.linalg.solve_toeplitz(c, b) for c, b in zip(autocorr, cross, strict=True)])
+    projection = scipy.fft.irfft(scipy.fft.rfft(filt, n=n_fft) * ref_f, n=n_fft)[:, : time + flen - 1]
+    residual = np.pad(est, ((0, 0), (0, flen - 1))) - projection
+    return 10 * np.log10((np.sum(projection**2, -1) + eps) / (np.sum(residual**2, -1) + eps))
 
 
 def _sdr_rows(est: torch.Tensor, ref: torch.Tensor, eps: float) -> torch.Tensor:
-    """``_bss_sdr`` on any leading shape, in float64, returned in the input's float dtype."""
+    """``_bss_sdr`` on any leading shape, in float64, returned as a tensor of the input's dtype and device."""
     lead, time = est.shape[:-1], est.shape[-1]
     if time < BSS_FILTER_LENGTH:
         raise CourseError(
             f"sdr needs signals of at least {BSS_FILTER_LENGTH} samples (its distortion filter length), "
             f"got shape {tuple(est.shape)}"
         )
-    rows = [x.detach().reshape(-1, time).double() for x in (est, ref)]
+    rows = [x.detach().cpu().double().reshape(-1, time).numpy() for x in (est, ref)]
     out = _bss_sdr(*rows, BSS_FILTER_LENGTH, eps)
-    return out.reshape(lead).to(est.dtype)
+    return torch.from_numpy(out).reshape(lead).to(dtype=est.dtype, device=est.device)
 
 
 def sdr(est, ref, eps: float = 1e-12) -> torch.Tensor:
