@@ -236,12 +236,19 @@ def _tracked_files(folder: Path) -> set[Path] | None:
 
 def resolves_to_shipped_data(literal: str, shipped: set[Path]) -> bool:
     """True when ``literal`` is a committed file under data_samples/: as a path from notebooks/ (the working
-    directory) or from the repository root, or as a name or tail of one (``folder / "manifest.json"``)."""
+    directory) or from the repository root, or as a name or tail of one (``NAME = "manifest.json"``)."""
     rel = literal.replace("\\", "/").strip("/")
     candidates = {(REPO / "notebooks" / literal).resolve(), (REPO / literal).resolve()}
     if candidates & shipped:
         return True
     return any(p.as_posix().endswith("/" + rel) for p in shipped)
+
+
+def foreign_paths(nb: nbformat.NotebookNode, shipped: set[Path]) -> list[tuple[int, str]]:
+    """``[(cell index, path)]`` the notebook names that neither ``shipped`` data nor the notebook provides."""
+    literals, written = path_literals(nb)
+    return [(cell, text) for cell, text in literals
+            if text not in written and not resolves_to_shipped_data(text, shipped)]
 
 
 @pytest.mark.skipif(not NOTEBOOKS, reason="notebooks/ has no notebook yet")
@@ -250,14 +257,26 @@ def test_notebook_reads_only_shipped_or_generated_files(path):
     shipped = _tracked_files(DATA_SAMPLES)
     if shipped is None:
         shipped = {p.resolve() for p in DATA_SAMPLES.rglob("*") if p.is_file()}
-    literals, written = path_literals(nbformat.read(path, as_version=4))
-    foreign = [(cell, text) for cell, text in literals
-               if text not in written and not resolves_to_shipped_data(text, shipped)]
+    foreign = foreign_paths(nbformat.read(path, as_version=4), shipped)
     assert not foreign, (
         f"{path.name} names files that neither data_samples/ (committed) nor the notebook itself provides, "
         f"so a fresh clone or Colab lacks them (cell index, path): {foreign}. Read data through the package "
         "(tasnet_edu.data.samples_dir(), load_sample_mixture, ensure_mixtures) or commit it to data_samples/."
     )
+
+
+def test_path_scan_tells_shipped_and_generated_from_local_files():
+    """The scanner itself, on a notebook made here: what it must flag and what it must let pass."""
+    shipped = {REPO / "data_samples" / "tt" / "mix" / "00000.wav", REPO / "data_samples" / "manifest.json"}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [
+        "# Colab setup: '/anything/here.pt' is not scanned",
+        "a = load('/home/me/model.pt'); b = load('../checkpoints/best.pt'); c = torch.load('my_model.pt')",
+        "d = load('../data_samples/tt/mix/00000.wav'); e = json.loads((root / 'manifest.json').read_text())",
+        "NAME = 'manifest.json'; f = out / 'best.pt'; torch.save(m, 'mine.pt'); g = torch.load('mine.pt')",
+        "print(f'{x:.2f} {y:6.1f}'); DRIVE = Path('/content/drive/MyDrive'); h = glob('*.wav')",
+    ]])
+    assert [text for _, text in foreign_paths(nb, shipped)] == [
+        "/home/me/model.pt", "../checkpoints/best.pt", "my_model.pt"]
 
 
 def test_shipped_data_is_committed():
