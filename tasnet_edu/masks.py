@@ -2,12 +2,13 @@
 
 A mask-based separator multiplies the mixture's STFT by one mask per source and inverts the result. The
 *ideal* masks below are computed from the true sources, so they show the best any magnitude-mask system can
-do in this representation — the numbers Conv-TasNet was compared with (Luo & Mesgarani 2019, Table on ideal
-T-F masks: IBM, IRM and WFM, with a 32 ms window and 8 ms hop; at 8 kHz ``n_fft=256, hop=64``).
+do in this representation — the numbers Conv-TasNet was compared with (Luo & Mesgarani 2019, eqs. 16–18 and
+Table IV: IBM, IRM, WFM from an STFT with a 32 ms Hann window and 8 ms hop, at 8 kHz ``n_fft=256, hop=64``).
 
 With ``S_i(t, f)`` the STFT of source i:
 
-- IBM (ideal binary mask): 1 where source i is the loudest, ``|S_i| ≥ |S_j|`` for every j, else 0.
+- IBM (ideal binary mask): 1 where source i is the loudest, ``|S_i| > |S_j|`` for every j ≠ i, else 0
+  (an exact tie goes to the lower index, so every bin belongs to exactly one source).
 - IRM (ideal ratio mask): ``|S_i| / Σ_j |S_j|``.
 - WFM (Wiener-filter-like mask): ``|S_i|² / Σ_j |S_j|²``.
 
