@@ -91,8 +91,10 @@ def test_si_snr_is_fp32_under_bf16_autocast():
     est = ref + 0.01 * _speechlike(2, seed=5)  # 40 dB: too fine for bf16 arithmetic
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = metrics.si_snr(est.bfloat16(), ref.bfloat16())
-    assert out.dtype == torch.float32
+        loss, _ = metrics.pit_si_snr(est.bfloat16().unsqueeze(0), ref.bfloat16().unsqueeze(0))
+    assert out.dtype == torch.float32 and loss.dtype == torch.float32
     assert torch.allclose(out, metrics.si_snr(est.bfloat16().float(), ref.bfloat16().float()))
+    assert loss.item() == pytest.approx(-out.mean().item(), abs=1e-4)
 
 
 def test_si_snri_is_improvement_over_mixture():
