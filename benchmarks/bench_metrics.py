@@ -3,6 +3,8 @@
 Usage: python benchmarks/bench_metrics.py [--threads 2] [--repeats 5]
 Prints median wall-clock times and, in brackets, the process's CPU time per call (all threads): on a
 shared, loaded machine the wall time is inflated by waiting for a core and the CPU time is the better guide.
+On such a machine also try ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads then sleep instead of spinning
+on the cores the measured code needs.
 """
 
 from __future__ import annotations
