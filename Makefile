@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NBVAL_TIMEOUT ?= 600
 
-.PHONY: lab test lint unit notebooks clean
+.PHONY: lab test lint unit notebooks browser e2e clean
 
 # Create the venv, install the CPU torch only when the venv has none (Colab-style: never replace a torch),
 # then the package with its dev extra. Re-runs when pyproject.toml changes.
@@ -24,12 +24,20 @@ lab: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tasnet_edu tests benchmarks scripts notebooks
 
+# Package tests and, under tests/e2e, the browser and Colab checks (skipped, with the reason, without Chromium).
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests
 
 # Every notebook, in chapter order, executed top to bottom.
 notebooks: $(STAMP)
 	$(VENV)/bin/pytest -q --nbval-lax --nbval-cell-timeout=$(NBVAL_TIMEOUT) notebooks/
+
+# The course as a reader meets it: JupyterLab in headless Chromium, and the Colab install path.
+browser:
+	bash scripts/install_browser.sh
+
+e2e: $(STAMP)
+	$(VENV)/bin/pytest -q tests/e2e
 
 test: lint unit notebooks
 

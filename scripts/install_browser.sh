@@ -21,7 +21,9 @@ if ! command -v apt-get >/dev/null 2>&1; then
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
 # With its recommends, as tested here (they bring the fonts that make screenshots readable).
-apt-get install -y -q chromium
+if ! { apt-get update -q && apt-get install -y -q chromium; }; then
+    echo "install_browser: apt-get could not install chromium (the browser checks in tests/e2e are skipped)"
+    exit 0
+fi
 echo "install_browser: $(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
