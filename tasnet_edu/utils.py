@@ -35,7 +35,9 @@ def check_finite(x: torch.Tensor, name: str = "input") -> None:
     """Raise ``CourseError`` if ``x`` holds NaN or Inf (silently wrong output is worse than an error)."""
     if not torch.isfinite(x).all():
         bad = int((~torch.isfinite(x)).sum())
-        raise CourseError(f"{name} has {bad} NaN/Inf value(s) (shape {tuple(x.shape)}); clean the signal first")
+        raise CourseError(
+            f"{name} has {bad} NaN/Inf value(s) (shape {tuple(x.shape)}); clean the signal first"
+        )
 
 
 def check_same_shape(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("est", "ref")) -> None:

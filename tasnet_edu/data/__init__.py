@@ -2,24 +2,26 @@
 
 - ``speech``: speech synthesised on the machine (espeak-ng through ``espeakng-loader``), many distinct voices.
 - ``mixtures``: ``make_mixtures`` writes two-speaker mixtures in the wsj0-2mix layout
-  (``tr/ cv/ tt/``, each with ``mix/ s1/ s2/``); the committed ``data_samples/``.
-- ``datasets``: ``WSJ0Mix`` (which reads the course's mixtures and the real corpus alike), ``LibriMix``, WHAM!.
+  (``tr/ cv/ tt/``, each with ``mix/ s1/ s2/``); ``ensure_mixtures`` caches them; the committed
+  ``data_samples/``; the ``make-data`` command.
+- ``datasets``: ``WSJ0Mix`` (reads the course's mixtures and the real corpus alike), ``LibriMix``,
+  ``WHAMMix``, and ``DynamicMix`` (new pairs and gains every epoch).
 """
 
-import importlib
+from tasnet_edu.data.datasets import DynamicMix, LibriMix, WHAMMix, WSJ0Mix
+from tasnet_edu.data.mixtures import (
+    configure_parser,
+    ensure_mixtures,
+    load_sample_mixture,
+    make_mixtures,
+    read_manifest,
+    run_cli,
+    samples_dir,
+)
+from tasnet_edu.data.speech import Speaker, list_speakers, synthesize
 
-_HOME = {
-    # speech
-    "synthesize": "speech", "list_speakers": "speech", "Speaker": "speech",
-    # mixtures
-    "make_mixtures": "mixtures", "ensure_mixtures": "mixtures", "samples_dir": "mixtures",
-    "load_sample_mixture": "mixtures", "configure_parser": "mixtures", "run_cli": "mixtures",
-    # datasets
-    "WSJ0Mix": "datasets", "LibriMix": "datasets", "WHAMMix": "datasets", "DynamicMix": "datasets",
-}
-
-
-def __getattr__(name: str):
-    if name in _HOME:
-        return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = [
+    "DynamicMix", "LibriMix", "WHAMMix", "WSJ0Mix", "Speaker", "configure_parser", "ensure_mixtures",
+    "list_speakers", "load_sample_mixture", "make_mixtures", "read_manifest", "run_cli", "samples_dir",
+    "synthesize",
+]
