@@ -2,7 +2,8 @@
 
 Modules follow the chapters (see ``COURSE_PLAN.md`` in the course's shared folder):
 ``audio`` / ``data`` (signals and mixtures), ``masks`` (STFT and oracle masks),
-``metrics`` (SI-SNR, SDR, PIT), ``encoders``, ``tcn``, ``models``, ``train``, ``separate``, ``pretrained`` and ``viz``.
+``metrics`` (SI-SNR, SDR, PIT), ``encoders``, ``tcn``, ``models``, ``train``, ``separate``,
+``pretrained`` and ``viz``.
 
 Signals are float tensors or arrays shaped ``(..., time)`` at 8 kHz unless a ``sample_rate`` says otherwise.
 """
