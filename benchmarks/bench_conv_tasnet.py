@@ -13,8 +13,8 @@ Measures, in one run:
    (2)–(3) for the package model and for ``PlainConvTasNet`` below, the same network written plainly
    (layer norm as mean/var tensor ops, grouped ``nn.Conv1d`` for the depthwise convolutions, every block's
    residual conv kept), plus one-change-at-a-time ablations of the baseline for inference;
-4. peak memory per minute of audio at inference (RSS growth in a fresh process on CPU; allocator peak on
-   CUDA).
+4. peak memory per minute of audio at inference (peak resident-set growth in a fresh process on CPU, Linux;
+   allocator peak on CUDA).
 
 Runs are interleaved (A, B, A, B, …) and the best of several is kept: on a shared machine the minimum is
 the least disturbed measurement. On an oversubscribed machine also set ``OMP_WAIT_POLICY=PASSIVE``: OpenMP
@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -200,8 +199,21 @@ def train_fn(model, mix, target, device):
     return run
 
 
+def _status_kib(field: str) -> int:
+    """A field of /proc/self/status in KiB (Linux): VmRSS = resident now, VmHWM = peak resident."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
 def memory_child(kind: str, seconds: float, threads: int) -> None:
-    """Run in a fresh process: print the RSS growth (MiB) of one inference on ``seconds`` of audio."""
+    """Run in a fresh process: print the peak RSS growth (MiB) of one inference on ``seconds`` of audio.
+
+    Uses the peak resident set of /proc (reset through clear_refs), not ``ru_maxrss``: the latter survives
+    ``exec`` and would report the parent benchmark's own peak.
+    """
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = ConvTasNet.paper().eval()
@@ -209,9 +221,12 @@ def memory_child(kind: str, seconds: float, threads: int) -> None:
         model = plain_from(model).eval()
     with torch.inference_mode():
         model(torch.randn(1, SAMPLE_RATE // 2))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        model(torch.randn(1, int(seconds * SAMPLE_RATE)))
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        mix = torch.randn(1, int(seconds * SAMPLE_RATE))
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")  # reset the peak resident set size to the current one
+        before = _status_kib("VmRSS")
+        model(mix)
+        after = _status_kib("VmHWM")
     print(json.dumps({"mib": (after - before) / 1024}))
 
 
