@@ -89,7 +89,7 @@ TINY_MODEL = dict(N=64, L=16, B=32, H=64, Sc=32, P=3, X=7, R=2)
 #: Named configurations. ``cpu-tiny``: a 0.1 M-parameter model, minutes on 2 CPU cores, for the course's
 #: generated data. ``colab-t4``: a 1.6 M-parameter model (half the paper's width, two repeats) that fits a
 #: free Colab T4 session (16 GB, a few hours) with 4 s segments. ``paper``: the paper's model and recipe.
-#: The paper does not state its batch size; 4 segments of 4 s is our choice.
+#: We found no batch size in the paper's training section; 4 segments of 4 s per process is our choice.
 PRESETS: dict[str, TrainConfig] = {
     "cpu-tiny": TrainConfig(model_config=TINY_MODEL, segment=1.0, batch_size=4, max_epochs=4,
                             steps_per_epoch=100, valid_items=20, num_workers=0),
