@@ -129,13 +129,16 @@ def test_config_rebuilds_the_model():
     torch.testing.assert_close(clone(mix), model(mix))
 
 
-def test_bf16_autocast_runs_and_stays_close():
-    model = _tiny()
+@pytest.mark.parametrize("kw", [{}, dict(norm="cLN", causal=True)])
+def test_bf16_autocast_runs_and_stays_close(kw):
+    model = _tiny(**kw)
     mix = torch.randn(2, 800)
     with torch.no_grad():
         ref = model(mix)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            est = model(mix)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        est = model(mix)
     assert torch.isfinite(est).all()
     err = (est.float() - ref).square().mean() / ref.square().mean()
     assert err < 1e-2
+    est.float().square().mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == p.dtype for p in model.parameters())
