@@ -98,6 +98,15 @@ def test_targets_leave_out_a_silent_stretch_and_label_the_louder_source():
     assert torch.equal(Y.view(1, model.n_bins, -1, 2).permute(0, 3, 1, 2), ibm)
 
 
+def test_magnitude_weighting_follows_the_mixture_magnitude_on_non_silent_bins():
+    binary = DeepClustering.tiny(hidden=8)
+    magnitude = DeepClustering.tiny(hidden=8, weighting="magnitude")
+    mix, sources = _tone_mixture(batch=1)
+    _, w_binary = binary.targets(mix, sources)
+    _, w_mag = magnitude.targets(mix, sources)
+    torch.testing.assert_close(w_mag, w_binary * magnitude.spectrogram(mix).abs().flatten(1))
+
+
 # --- k-means ----------------------------------------------------------------------------------------
 def _blobs(seed=0, n=200):
     g = torch.Generator().manual_seed(seed)
@@ -164,12 +173,26 @@ def test_separate_gives_one_estimate_per_source_and_masks_partition_the_bins(n_s
 
 
 def test_training_lowers_the_loss_on_an_easy_problem():
-    mix, sources = _tone_mixture(batch=8, seconds=0.5)
+    mix, sources = _tone_mixture(batch=8, seconds=0.25)
     data = list(zip(mix, sources, strict=True))
-    model = DeepClustering.tiny(hidden=16, D=4)
-    history = train_deep_clustering(model, data, steps=30, batch_size=4, lr=1e-2, log_every=10)
-    assert history["step"] == [10, 20, 30]
+    model = DeepClustering.tiny(hidden=8, D=4)
+    history = train_deep_clustering(model, data, steps=20, batch_size=4, lr=1e-2, log_every=10)
+    assert history["step"] == [10, 20]
     assert history["loss"][-1] < 0.6 * history["loss"][0]
+
+
+def test_training_draws_new_crops_every_pass():
+    mix, sources = _tone_mixture(batch=4, seconds=0.1)
+
+    class Crops(list):
+        epochs: list[int] = []
+
+        def set_epoch(self, epoch):
+            self.epochs.append(epoch)
+
+    data = Crops(zip(mix, sources, strict=True))
+    train_deep_clustering(DeepClustering.tiny(hidden=4, D=2), data, steps=5, batch_size=2)
+    assert data.epochs == [0, 1, 2]  # 2 batches per pass, 5 steps
 
 
 def test_config_rebuilds_the_model():
@@ -203,6 +226,8 @@ def test_bad_loss_inputs_are_course_errors():
         kmeans(V, 500)
     with pytest.raises(CourseError, match="positive"):
         DeepClustering(D=0)
+    with pytest.raises(CourseError, match="weighting"):
+        DeepClustering(weighting="loud")
 
 
 # --- exercises --------------------------------------------------------------------------------------

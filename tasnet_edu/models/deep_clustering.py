@@ -12,6 +12,7 @@ Symbols used below: F = n_fft / 2 + 1 frequency bins, T frames, TF = F · T bins
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import torch
@@ -25,6 +26,7 @@ from tasnet_edu.utils import check_finite, seed_everything
 
 SILENCE_DB = 40.0  # bins this far below the mixture's loudest bin carry no speaker label (Hershey et al.)
 FLOOR_DB = 80.0  # log-magnitude features are floored this far below the loudest bin: no log(0)
+WEIGHTINGS = ("binary", "magnitude")
 
 
 def _check_batch(x: torch.Tensor, name: str, ndim: int, what: str) -> None:
@@ -53,9 +55,9 @@ def _check_embeddings(V: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor | 
 
 
 def _normaliser(w: torch.Tensor) -> torch.Tensor:
-    # Dividing by (Σw)² makes the loss a mean over pairs of bins, so its scale does not depend on the
-    # utterance length; clamping keeps an all-silent example finite (its loss is then 0).
-    return w.sum(dim=(1, 2)).pow(2).clamp_min(1.0)
+    # Dividing by (Σw)² makes the loss a weighted mean over pairs of bins: its scale depends neither on the
+    # utterance length nor on the scale of the weights. The clamp keeps an all-silent example at 0, not NaN.
+    return w.sum(dim=(1, 2)).pow(2).clamp_min(torch.finfo(w.dtype).tiny)
 
 
 def affinity_loss(V: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -185,6 +187,9 @@ class DeepClustering(nn.Module):
         dropout: dropout between BLSTM layers.
         silence_db: bins more than this many dB below the mixture's loudest bin are left out of the loss
             and of k-means.
+        weighting: ``"binary"`` — every non-silent bin counts the same (Hershey et al.); ``"magnitude"`` —
+            each counts in proportion to the mixture magnitude there (Wang, Le Roux & Hershey, 2018), so
+            the loud bins that make up most of the signal matter most.
 
     Shapes: ``mix (batch, time)``; ``embed`` → ``(batch, TF, D)`` unit-norm rows (``TF = F · T``,
     ``F = n_fft // 2 + 1``); ``forward``/``separate`` → ``(batch, n_src, time)``; ``loss`` → scalar.
@@ -201,15 +206,18 @@ class DeepClustering(nn.Module):
     def __init__(
         self, n_src: int = 2, D: int = 40, hidden: int = 600, layers: int = 2, n_fft: int = 256,
         hop: int = 64, window: str = "hann", dropout: float = 0.0, silence_db: float = SILENCE_DB,
+        weighting: str = "binary",
     ):
         super().__init__()
         if min(n_src, D, hidden, layers, hop) < 1 or n_fft < 2:
             raise CourseError("DeepClustering needs positive n_src, D, hidden, layers, hop and n_fft ≥ 2; "
                               f"got {n_src}, {D}, {hidden}, {layers}, {hop}, {n_fft}")
         self.config = dict(n_src=n_src, D=D, hidden=hidden, layers=layers, n_fft=n_fft, hop=hop,
-                           window=window, dropout=dropout, silence_db=silence_db)
+                           window=window, dropout=dropout, silence_db=silence_db, weighting=weighting)
+        if weighting not in WEIGHTINGS:
+            raise CourseError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         self.n_src, self.D, self.n_fft, self.hop, self.window = n_src, D, n_fft, hop, window
-        self.silence_db = silence_db
+        self.silence_db, self.weighting = silence_db, weighting
         self.n_bins = n_fft // 2 + 1
         self.blstm = nn.LSTM(self.n_bins, hidden, num_layers=layers, batch_first=True, bidirectional=True,
                              dropout=dropout if layers > 1 else 0.0)
@@ -262,7 +270,8 @@ class DeepClustering(nn.Module):
         """Training targets: one-hot dominant source ``Y (batch, TF, C)`` and weights ``(batch, TF)``.
 
         ``Y`` is the ideal binary mask, flattened like the embeddings; the weight is 0 for the mixture's
-        silent bins (``silence_db`` below its loudest bin), else 1.
+        silent bins (``silence_db`` below its loudest bin), else 1 (``weighting="binary"``) or the mixture
+        magnitude (``"magnitude"``; the loss divides by the total weight, so the scale does not matter).
         """
         self._check_mix(mix)
         _check_batch(sources, "sources", 3, "(batch, n_src, time)")
@@ -270,7 +279,10 @@ class DeepClustering(nn.Module):
             raise CourseError(f"sources {tuple(sources.shape)} must match mix {tuple(mix.shape)} "
                               "in batch and time")
         ibm = masks.ideal_binary_mask(self.spectrogram(sources))  # (batch, C, F, T)
-        weights = active_bins(self.spectrogram(mix).abs(), self.silence_db)
+        mix_mag = self.spectrogram(mix).abs()
+        weights = active_bins(mix_mag, self.silence_db)
+        if self.weighting == "magnitude":
+            weights = weights * mix_mag
         return ibm.flatten(2).transpose(1, 2), weights.flatten(1)
 
     def loss(self, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
@@ -342,7 +354,11 @@ def train_deep_clustering(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history, recent, start, step = {"step": [], "loss": []}, [], time.perf_counter(), 0
     model.train()
-    while step < steps:
+    for epoch in itertools.count():
+        if step >= steps:
+            break
+        if hasattr(train_set, "set_epoch"):  # new random crops every pass, as tasnet_edu.train does
+            train_set.set_epoch(epoch)
         for mix, sources in loader:
             loss = model.loss(mix, sources)
             optimizer.zero_grad(set_to_none=True)
