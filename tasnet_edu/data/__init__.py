@@ -8,7 +8,7 @@
   ``WHAMMix``, and ``DynamicMix`` (new pairs and gains every epoch).
 """
 
-from tasnet_edu.data.datasets import DynamicMix, LibriMix, WHAMMix, WSJ0Mix
+from tasnet_edu.data.datasets import DynamicMix, LibriMix, ShuffledOrder, WHAMMix, WSJ0Mix
 from tasnet_edu.data.mixtures import (
     configure_parser,
     ensure_mixtures,
@@ -21,7 +21,7 @@ from tasnet_edu.data.mixtures import (
 from tasnet_edu.data.speech import Speaker, list_speakers, synthesize
 
 __all__ = [
-    "DynamicMix", "LibriMix", "WHAMMix", "WSJ0Mix", "Speaker", "configure_parser", "ensure_mixtures",
-    "list_speakers", "load_sample_mixture", "make_mixtures", "read_manifest", "run_cli", "samples_dir",
-    "synthesize",
+    "DynamicMix", "LibriMix", "ShuffledOrder", "WHAMMix", "WSJ0Mix", "Speaker", "configure_parser",
+    "ensure_mixtures", "list_speakers", "load_sample_mixture", "make_mixtures", "read_manifest", "run_cli",
+    "samples_dir", "synthesize",
 ]
