@@ -66,7 +66,8 @@ class LearnedEncoder(nn.Module):
         N: number of basis filters.
         L: filter length in samples (16 = 2 ms at 8 kHz in Conv-TasNet).
         stride: hop between frames; L // 2 (50 % overlap) by default.
-        relu: apply ReLU to the coefficients (non-negative codes, as Conv-TasNet's encoder does).
+        relu: apply ReLU to the coefficients (non-negative codes, as in TasNet; optional in Conv-TasNet,
+            whose encoder is linear).
 
     Shapes: ``(batch, time) → (batch, N, frames)``, ``frames = (time - L) // stride + 1``.
     """
