@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[dev]"
 	@touch $@
 
+# Jupyter refuses to run as root unless told to (containers, Colab-like VMs); LAB_ARGS adds flags, e.g. --no-browser.
+LAB_ARGS ?=
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tasnet_edu tests benchmarks scripts notebooks
