@@ -150,6 +150,28 @@ def test_dynamic_mix_new_pairs_each_epoch_with_wsj_levels(tmp_path):
     assert not torch.equal(ds[0][1], sources)
 
 
+def test_dynamic_mix_reads_course_speakers_from_the_manifest(tmp_path):
+    import json
+
+    from tasnet_edu.data.datasets import course_speakers
+
+    names = [(f"{i:05d}.wav", 0.5) for i in range(3)]
+    root = make_wsj_tree(tmp_path, names)
+    # Five of the six utterances share one voice (at two pitches): every pair must hold the sixth.
+    voices = [("en-us+m1/p40", "en-us+m1/p60"), ("en-us+m1/p40", "en-gb+f2/p50"),
+              ("en-us+m1/p60", "en-us+m1/p40")]
+    mixtures = [{"file": n, "s1": {"speaker": a}, "s2": {"speaker": b}}
+                for (n, _), (a, b) in zip(names, voices, strict=True)]
+    (root / "manifest.json").write_text(json.dumps({"splits": {"tr": {"mixtures": mixtures}}}))
+    other = root / "tr" / "s2" / "00001.wav"
+    assert course_speakers(root)(other, 1) == "en-gb+f2"
+    assert course_speakers(tmp_path / "tr") is None  # no manifest: not course data
+    ds = DynamicMix(root, "tr", segment=0.2, epoch_size=6, seed=0)
+    assert sorted({spk for _, spk in ds.pool}) == ["en-gb+f2", "en-us+m1"]
+    for seed in range(20):
+        assert other in ds._pick(np.random.default_rng(seed))
+
+
 def test_shuffled_order_permutes_sources_per_item_not_the_mixture(tmp_path):
     from tasnet_edu.data.datasets import ShuffledOrder
 

@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import Dataset
 
 from tasnet_edu import audio
+from tasnet_edu.data.mixtures import read_manifest
 from tasnet_edu.errors import CourseError
 
 SPLIT_ALIASES = {"train": "tr", "valid": "cv", "validation": "cv", "test": "tt"}
@@ -244,6 +245,25 @@ def wsj0_speaker(path: Path, source: int) -> str:
     return match.group(1 + 2 * source)[:3] if match and source < 2 else f"{path.parent.name}/{path.name}"
 
 
+def course_speakers(root) -> Callable[[Path, int], str] | None:
+    """Speaker lookup for data made by ``tasnet-edu make-data`` (from its manifest); ``None`` for other data.
+
+    The course's files are numbered (``00000.wav``), so the speaker comes from ``manifest.json``. The voice
+    variant (``en-us+m3/…`` → ``en-us+m3``) stands for the speaker: the generator never pairs two speakers of
+    one variant either, since pitch and rate alone leave their timbre alike.
+    """
+    manifest = read_manifest(root)
+    if manifest is None:
+        return None
+    voices = {
+        (split, mix["file"], k): mix[f"s{k + 1}"]["speaker"].split("/")[0]
+        for split, info in manifest["splits"].items()
+        for mix in info["mixtures"]
+        for k in range(2)
+    }
+    return lambda path, k: voices.get((path.parent.parent.name, path.name, k), wsj0_speaker(path, k))
+
+
 class DynamicMix(Dataset):
     """Dynamic mixing: new mixtures every epoch from the single-speaker source files of a split.
 
@@ -256,18 +276,20 @@ class DynamicMix(Dataset):
     Args:
         root, split, n_src, sample_rate, segment, seed: as ``WSJ0Mix`` (``segment`` must be a number).
         epoch_size: mixtures per epoch (default: as many as the split has).
-        speaker_of: ``speaker_of(path, source_index) -> str``; the default reads wsj0-2mix file names and
-            otherwise treats every file as its own speaker.
+        speaker_of: ``speaker_of(path, source_index) -> str``; the default reads the course manifest
+            (``course_speakers``) when there is one, else wsj0-2mix file names, else treats every file as its
+            own speaker.
 
     Items: ``(mix (time,), sources (n_src, time))`` with ``mix == sources.sum(0)``.
     """
 
     def __init__(self, root, split: str = "tr", n_src: int = 2, sample_rate: int = 8000, segment: float = 4.0,
                  seed: int = 0, epoch_size: int | None = None,
-                 speaker_of: Callable[[Path, int], str] = wsj0_speaker):
+                 speaker_of: Callable[[Path, int], str] | None = None):
         if segment is None or segment <= 0:
             raise CourseError("DynamicMix needs a segment length in seconds (mixtures are built from crops)")
         files = WSJ0Mix(root, split, n_src=n_src, sample_rate=sample_rate, segment=None).rows
+        speaker_of = speaker_of or course_speakers(root) or wsj0_speaker
         self.pool = [(p, speaker_of(p, k)) for _, sources in files for k, p in enumerate(sources)]
         if len({spk for _, spk in self.pool}) < n_src:
             raise CourseError(f"{root}: fewer than {n_src} distinct speakers; cannot mix")
