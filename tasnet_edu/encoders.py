@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tasnet_edu.errors import CourseError
+from tasnet_edu.utils import check_waveform_batch
 
 
 def pad_to_frames(x: torch.Tensor, kernel_size: int, stride: int) -> tuple[torch.Tensor, int]:
@@ -39,13 +40,7 @@ def pad_to_frames(x: torch.Tensor, kernel_size: int, stride: int) -> tuple[torch
 
 def _check_waveform(x: torch.Tensor, L: int, who: str) -> None:
     """Raise ``CourseError`` unless ``x`` is a ``(batch, time)`` tensor holding at least one window."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 2:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise CourseError(f"{who} expects a waveform tensor shaped (batch, time), got {shape}; "
-                          "add a batch axis with x.unsqueeze(0)")
-    if x.shape[-1] < L:
-        raise CourseError(f"{who}: the waveform has {x.shape[-1]} samples, fewer than one window (L={L}); "
-                          "pad it first with pad_to_frames(x, L, stride)")
+    check_waveform_batch(x, who, L, f"window (L={L})", "; pad it first with pad_to_frames(x, L, stride)")
 
 
 def _check_codes(w: torch.Tensor, N: int, who: str) -> None:

@@ -40,6 +40,22 @@ def check_finite(x: torch.Tensor, name: str = "input") -> None:
         )
 
 
+def check_waveform_batch(x, who: str, min_samples: int = 0, window: str = "window", hint: str = "") -> None:
+    """Raise ``CourseError`` unless ``x`` is a ``(batch, time)`` tensor with at least ``min_samples`` samples.
+
+    ``who`` names the caller in the message, ``window`` says what ``min_samples`` samples are
+    (``"window (L=16)"``), ``hint`` is appended to the too-short message.
+    NaN/Inf are not checked here (``check_finite``).
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else f"a {type(x).__name__}, not a torch.Tensor"
+        raise CourseError(f"{who} expects a waveform tensor shaped (batch, time), got {shape}; "
+                          "add a batch axis with x.unsqueeze(0)")
+    if x.shape[-1] < min_samples:
+        raise CourseError(f"{who}: the waveform of shape {tuple(x.shape)} is too short: "
+                          f"{x.shape[-1]} samples, fewer than one {window}{hint}")
+
+
 def check_same_shape(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("est", "ref")) -> None:
     """Raise ``CourseError`` naming both shapes when ``a`` and ``b`` differ in shape."""
     if a.shape != b.shape:

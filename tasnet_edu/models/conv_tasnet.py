@@ -13,7 +13,7 @@ from torch import nn
 from tasnet_edu.encoders import LearnedDecoder, LearnedEncoder, pad_to_frames
 from tasnet_edu.errors import CourseError
 from tasnet_edu.tcn import TCN, make_norm
-from tasnet_edu.utils import check_finite
+from tasnet_edu.utils import check_finite, check_waveform_batch
 
 MASK_ACTIVATIONS = ("relu", "sigmoid", "softmax")
 
@@ -110,16 +110,7 @@ class ConvTasNet(nn.Module):
         return cls(**{**dict(N=64, L=16, B=32, H=64, Sc=32, P=3, X=7, R=2), **overrides})
 
     def _check(self, mix: torch.Tensor) -> None:
-        if not isinstance(mix, torch.Tensor) or mix.dim() != 2:
-            shape = tuple(mix.shape) if hasattr(mix, "shape") else type(mix).__name__
-            raise CourseError(
-                f"ConvTasNet expects a mixture shaped (batch, time), got {shape}; "
-                "add a batch dimension with mix.unsqueeze(0)"
-            )
-        if mix.shape[-1] < self.L:
-            raise CourseError(
-                f"mixture of shape {tuple(mix.shape)} is too short: need at least L={self.L} samples"
-            )
+        check_waveform_batch(mix, "ConvTasNet", self.L, f"window (L={self.L})")
         check_finite(mix, "mixture")
 
     def encode(self, mix: torch.Tensor) -> torch.Tensor:

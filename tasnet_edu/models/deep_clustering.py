@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from tasnet_edu import masks
 from tasnet_edu.errors import CourseError
-from tasnet_edu.utils import check_finite, seed_everything
+from tasnet_edu.utils import check_finite, check_waveform_batch, seed_everything
 
 SILENCE_DB = 40.0  # bins this far below the mixture's loudest bin carry no speaker label (Hershey et al.)
 FLOOR_DB = 80.0  # log-magnitude features are floored this far below the loudest bin: no log(0)
@@ -239,10 +239,8 @@ class DeepClustering(nn.Module):
         return masks.stft(x, n_fft=self.n_fft, hop=self.hop, window=self.window)
 
     def _check_mix(self, mix: torch.Tensor) -> None:
-        _check_batch(mix, "mix", 2, "(batch, time) — add a batch axis with mix.unsqueeze(0)")
-        if mix.shape[-1] < self.n_fft:
-            raise CourseError(f"mix has {mix.shape[-1]} samples, fewer than one STFT window "
-                              f"(n_fft={self.n_fft})")
+        check_waveform_batch(mix, "DeepClustering", self.n_fft, f"STFT window (n_fft={self.n_fft})")
+        check_finite(mix, "mix")
 
     def _features(self, spec: torch.Tensor) -> torch.Tensor:
         """Log-magnitude ``(batch, F, T) → (batch, T, F)``, floored and standardised per utterance."""

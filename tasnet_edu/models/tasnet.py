@@ -18,7 +18,7 @@ from torch import nn
 
 from tasnet_edu.encoders import GatedDecoder, GatedEncoder, encoder_pair, pad_to_frames
 from tasnet_edu.errors import CourseError
-from tasnet_edu.utils import check_finite
+from tasnet_edu.utils import check_finite, check_waveform_batch
 
 
 class LSTMSeparator(nn.Module):
@@ -100,10 +100,7 @@ class TasNet(nn.Module):
         return cls(n_src=n_src, N=500, L=40, H=500, layers=4, bidirectional=not causal)
 
     def _check_mix(self, mix: torch.Tensor) -> None:
-        if not isinstance(mix, torch.Tensor) or mix.dim() != 2:
-            shape = tuple(mix.shape) if isinstance(mix, torch.Tensor) else type(mix).__name__
-            raise CourseError(f"TasNet expects a mixture shaped (batch, time), got {shape}; "
-                              "add a batch axis with mix.unsqueeze(0)")
+        check_waveform_batch(mix, "TasNet")
         check_finite(mix, "mixture")
 
     def encode(self, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
