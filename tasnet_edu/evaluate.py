@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -33,24 +34,38 @@ def _names(dataset, n: int) -> list[str]:
     return [Path(rows[i][0]).stem for i in range(n)] if rows else [str(i) for i in range(n)]
 
 
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, dataset, *, max_items: int | None = None, with_sdr: bool = True,
-             sample_rate: int = 8000, device=None, progress: bool = True) -> list[dict]:
-    """Per-utterance scores of ``model`` on ``dataset`` (items ``(mix (time,), sources (n_src, time))``).
+#: Luo & Mesgarani (2019), Table IV: WSJ0-2mix test set. name → (SI-SNRi dB, SDRi dB, parameters in
+#: millions, causal); ``None`` where the paper gives no number. The ideal masks use a 32 ms window.
+PAPER_TABLE_IV = {
+    "IBM": (13.0, 13.5, None, False),
+    "IRM": (12.2, 12.6, None, False),
+    "WFM": (13.4, 13.8, None, False),
+    "DPCL++": (10.8, None, 13.6, False),
+    "BLSTM-TasNet": (13.2, 13.6, 23.6, False),
+    "LSTM-TasNet": (10.8, 11.2, 32.0, True),
+    "Conv-TasNet-gLN": (15.3, 15.6, 5.1, False),
+    "Conv-TasNet-cLN": (10.6, 11.0, 5.1, True),
+}
 
-    Returns a list of dicts with ``COLUMNS``: the utterance name, its length in seconds, and the SI-SNR,
-    SI-SNRi, SDR and SDRi in dB averaged over its sources (SDR columns are NaN when ``with_sdr=False``;
-    BSS-Eval is the slow part).
+
+@torch.no_grad()
+def score(separate, dataset, *, max_items: int | None = None, with_sdr: bool = True, sample_rate: int = 8000,
+          progress: bool = True) -> list[dict]:
+    """Per-utterance scores of any separator on ``dataset`` (items ``(mix (time,), sources (n_src, time))``).
+
+    ``separate(mix (time,), sources (n_src, time)) → estimates (n_src, time)``: a trained model ignores
+    ``sources``; an oracle (``tasnet_edu.masks.oracle_separate``) is allowed to look. Estimates are matched
+    to the sources by their best SI-SNR permutation. Returns a list of dicts with ``COLUMNS``: the utterance
+    name, its length in seconds, and the SI-SNR, SI-SNRi, SDR and SDRi in dB averaged over its sources (SDR
+    columns are NaN when ``with_sdr=False``; BSS-Eval is the slow part).
     """
-    device = torch.device(device) if device is not None else default_device()
-    model = model.to(device).eval()
     n = len(dataset) if max_items is None else min(max_items, len(dataset))
     if n == 0:
         raise CourseError("the evaluation set is empty")
     rows = []
     for i, name in enumerate(tqdm(_names(dataset, n), desc="evaluating", disable=not progress)):
         mix, sources = dataset[i]
-        est = model(mix[None].to(device)).float().cpu()
+        est = separate(mix, sources).float().cpu()[None]
         _, perm = metrics.pit_si_snr(est, sources[None])
         est = metrics.apply_permutation(est, perm)[0]
         row = {"utterance": name, "seconds": mix.shape[-1] / sample_rate,
@@ -62,6 +77,42 @@ def evaluate(model: torch.nn.Module, dataset, *, max_items: int | None = None, w
             row["sdri"] = float(metrics.sdri(est, sources, mix).mean())
         rows.append(row)
     return rows
+
+
+def evaluate(model: torch.nn.Module, dataset, *, max_items: int | None = None, with_sdr: bool = True,
+             sample_rate: int = 8000, device=None, progress: bool = True) -> list[dict]:
+    """Per-utterance scores of ``model`` (``(batch, time) → (batch, n_src, time)``) on ``dataset``; each
+    utterance separated whole. Arguments and rows as ``score``."""
+    device = torch.device(device) if device is not None else default_device()
+    model = model.to(device).eval()
+    return score(lambda mix, _: model(mix[None].to(device))[0], dataset, max_items=max_items,
+                 with_sdr=with_sdr, sample_rate=sample_rate, progress=progress)
+
+
+@torch.inference_mode()
+def real_time_factor(model: torch.nn.Module, seconds: float = 4.0, sample_rate: int = 8000,
+                     repeats: int = 3) -> float:
+    """Compute seconds per second of audio of one forward pass (batch 1, ``seconds`` of noise), best of
+    ``repeats`` after one warm-up, with this process's torch threads. Below 1: faster than real time.
+
+    The number depends on the architecture and the machine, not on the weights, so an untrained model of
+    the same configuration gives it too.
+    """
+    if seconds <= 0 or repeats < 1:
+        raise CourseError(f"real_time_factor needs seconds > 0 and repeats ≥ 1, got {seconds}, {repeats}")
+    model = model.eval()
+    mix = torch.randn(1, round(seconds * sample_rate), generator=torch.Generator().manual_seed(0),
+                      device=next(model.parameters()).device)
+    sync = torch.cuda.synchronize if mix.is_cuda else (lambda: None)
+    model(mix)
+    best = math.inf
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        model(mix)
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best / seconds
 
 
 def mean_interval(values) -> tuple[float, float]:

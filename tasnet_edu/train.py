@@ -90,12 +90,18 @@ TINY_MODEL = dict(N=64, L=16, B=32, H=64, Sc=32, P=3, X=7, R=2)
 #: generated data. ``colab-t4``: a 1.6 M-parameter model (half the paper's width, two repeats) that fits a
 #: free Colab T4 session (16 GB, a few hours) with 4 s segments. ``paper``: the paper's model and recipe.
 #: We found no batch size in the paper's training section; 4 segments of 4 s per process is our choice.
+#: ``course-small``: the shipped model (``tasnet_edu.pretrained.load("course-small")``), sized for a run on
+#: two CPU cores: L = 32 (a 4 ms window, half the paper's frame rate) and half the paper's width, two repeats;
+#: 2 s crops, dynamic mixing of the course's training voices.
 PRESETS: dict[str, TrainConfig] = {
     "cpu-tiny": TrainConfig(model_config=TINY_MODEL, segment=1.0, batch_size=4, max_epochs=4,
                             steps_per_epoch=100, valid_items=20, num_workers=0),
     "colab-t4": TrainConfig(model_config=dict(N=256, L=16, B=128, H=256, Sc=128, P=3, X=8, R=2),
                             segment=4.0, batch_size=8, max_epochs=30, steps_per_epoch=1000,
                             valid_items=500, num_workers=2, checkpoint_every=200),
+    "course-small": TrainConfig(model_config=dict(N=256, L=32, B=128, H=256, Sc=128, P=3, X=8, R=2),
+                                segment=2.0, batch_size=4, dynamic_mix=True, max_epochs=16,
+                                steps_per_epoch=750, valid_items=100, num_workers=0, checkpoint_every=200),
     "paper": TrainConfig(model_config=dict(N=512, L=16, B=128, H=512, Sc=128, P=3, X=8, R=3),
                          segment=4.0, batch_size=4, max_epochs=100, num_workers=4, checkpoint_every=1000),
 }

@@ -107,6 +107,27 @@ def plot_filterbank(weight, sample_rate: int = 8000, axes=None, title: str | Non
     return axes
 
 
+def plot_encoder_masks(mask, encoder_weight, sample_rate: int = 8000, stride: int = 8, ax=None,
+                       title: str | None = None):
+    """A mask on a learned basis, ``(N, frames)``, with its N rows sorted by the centre frequency of the
+    encoder's filters ``encoder_weight`` (``(N, 1, L)`` or ``(N, L)``), so that it reads like a spectrogram
+    mask: time in seconds (``stride`` samples per frame), y ticks at the filters' centre frequencies in Hz,
+    white = keep. Returns the axes.
+    """
+    from tasnet_edu.encoders import filter_responses
+
+    freqs, responses_db, order = filter_responses(encoder_weight, sample_rate)
+    centre_hz = freqs[responses_db.argmax(-1)][order]
+    values = _numpy(mask)[order.numpy()]
+    ax = ax or plt.subplots(figsize=(9, 3))[1]
+    ax.imshow(values, origin="lower", aspect="auto", cmap="gray", vmin=0, vmax=1, interpolation="antialiased",
+              extent=(0, values.shape[-1] * stride / sample_rate, 0, len(order)))
+    ticks = np.linspace(0, len(order) - 1, 5).astype(int)
+    ax.set(yticks=ticks + 0.5, yticklabels=[f"{centre_hz[t]:.0f}" for t in ticks],
+           ylabel="filter centre (Hz)", xlabel="time (s)", title=title)
+    return ax
+
+
 def plot_tf(image, sample_rate: int = 8000, hop_length: int = 64, ax=None, title: str | None = None,
             top_db: float = 80.0):
     """A time-frequency image ``(freq, frames)`` on axes in seconds and Hz.

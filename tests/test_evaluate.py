@@ -70,3 +70,41 @@ def test_cli_evaluate_on_a_trained_checkpoint(tree, tmp_path, capsys):
     assert all(np.isfinite(float(r["sdri"])) for r in table)
     assert cli.main(["evaluate", "--checkpoint", str(out_csv), "--data", str(tree)]) == 1
     assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_score_accepts_any_separator_and_oracles_may_look_at_the_sources(tree):
+    data = WSJ0Mix(tree, "tt", segment=None)
+    perfect = evaluate.score(lambda mix, sources: sources.flip(0), data, progress=False)
+    assert [r["utterance"] for r in perfect] == ["000", "001", "002"]
+    assert all(r["si_snr"] > 60 and r["si_snri"] > 60 and r["sdri"] > 60 for r in perfect)
+    halves = evaluate.score(lambda mix, _: torch.stack([mix, mix]) / 2, data, with_sdr=False, progress=False)
+    assert all(abs(r["si_snri"]) < 1e-4 and math.isnan(r["sdri"]) for r in halves)  # the mixture itself
+
+
+def test_real_time_factor_is_positive_and_checks_its_arguments():
+    model = torch.nn.Conv1d(1, 2, 15, padding="same")
+    rtf = evaluate.real_time_factor(two_output_model(model), seconds=0.5, repeats=2)
+    assert 0 < rtf < 1
+    with pytest.raises(evaluate.CourseError, match="seconds > 0"):
+        evaluate.real_time_factor(two_output_model(model), seconds=0)
+
+
+def two_output_model(conv):
+    """A (batch, time) → (batch, 2, time) module around a conv layer."""
+
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = conv
+
+        def forward(self, mix):
+            return self.conv(mix[:, None])
+
+    return Wrap()
+
+
+def test_paper_table_iv_holds_the_numbers_the_course_quotes():
+    table = evaluate.PAPER_TABLE_IV
+    assert table["Conv-TasNet-gLN"][:2] == (15.3, 15.6) and table["Conv-TasNet-cLN"][3] is True
+    assert table["IBM"][0] == 13.0 and table["IRM"][0] == 12.2 and table["WFM"][0] == 13.4
+    assert all(len(v) == 4 for v in table.values())
