@@ -86,6 +86,16 @@ def load(name_or_path, device="cpu") -> torch.nn.Module:
     return model.to(device).eval()
 
 
+def record(name_or_path) -> dict:
+    """What a checkpoint says about itself, without its weights: ``config`` (the ``TrainConfig`` fields),
+    ``epoch``, ``metrics`` (best validation SI-SNRi, the per-epoch log) and ``versions`` (torch, Python,
+    course package at training time)."""
+    from tasnet_edu import train
+
+    checkpoint = train.load_checkpoint(resolve(name_or_path))
+    return {k: checkpoint[k] for k in ("config", "epoch", "metrics", "versions") if k in checkpoint}
+
+
 def load_weights(model: torch.nn.Module, name_or_path) -> torch.nn.Module:
     """Copy a checkpoint's weights into ``model``, a model you built yourself; returns ``model``.
 

@@ -82,6 +82,18 @@ def listen(signals: dict, sample_rate: int = 8000):
     display(HTML(players_html(signals, sample_rate)))
 
 
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table (show it with ``IPython.display.Markdown``); cells are written with ``str``, and a
+    ``|`` inside a cell is escaped."""
+
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    if any(len(r) != len(header) for r in rows):
+        raise ValueError(f"every row needs {len(header)} cells, like the header {header}")
+    return "\n".join([line(header), line(["---"] * len(header)), *map(line, rows)])
+
+
 def plot_filterbank(weight, sample_rate: int = 8000, axes=None, title: str | None = None):
     """Filters ``(N, L)`` (or a conv weight ``(N, 1, L)``) sorted by centre frequency, with their responses.
 

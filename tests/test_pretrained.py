@@ -112,3 +112,11 @@ def test_export_keeps_what_inference_needs_and_drops_the_optimizer(tmp_path, tin
     assert "optimizer" not in torch.load(out, weights_only=True)
     mix = torch.randn(1, 800)
     torch.testing.assert_close(pretrained.load(out)(mix), original.eval()(mix))
+
+
+def test_record_describes_a_checkpoint_without_its_weights(tiny_checkpoint):
+    path, _ = tiny_checkpoint
+    info = pretrained.record(path)
+    assert set(info) == {"config", "epoch", "metrics", "versions"}
+    assert info["config"]["sample_rate"] == 16000 and info["epoch"] == 0
+    assert info["versions"]["torch"] == torch.__version__

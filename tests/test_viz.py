@@ -22,3 +22,12 @@ def test_plot_encoder_masks_sorts_rows_by_centre_frequency():
     labels = [float(tick.get_text()) for tick in ax.get_yticklabels()]
     assert labels == sorted(labels)
     assert ax.images[0].get_extent()[1] == 10 * 8 / sr
+
+
+def test_markdown_table_escapes_bars_and_checks_row_lengths():
+    text = viz.markdown_table(["system", "dB"], [["a|b", 1.5], ["c", "—"]])
+    assert text.splitlines() == ["| system | dB |", "| --- | --- |", "| a\\|b | 1.5 |", "| c | — |"]
+    import pytest
+
+    with pytest.raises(ValueError, match="2 cells"):
+        viz.markdown_table(["system", "dB"], [["a"]])

@@ -1,6 +1,7 @@
-"""Exercises of chapters 09–10: reference solutions pass, typical wrong answers fail with a hint."""
+"""Exercises of chapters 09–11: reference solutions pass, typical wrong answers fail with a hint."""
 
 import pytest
+import torch
 
 from tasnet_edu.exercises import ch09, ch10
 from tasnet_edu.metrics import si_snr
@@ -29,3 +30,20 @@ def test_ch10_exercises():
     for wrong in ("fp16", "bf16"):
         with pytest.raises(AssertionError):
             ch10.check_precision_on_t4(wrong)
+
+
+def test_ch11_exercises():
+    from tasnet_edu.exercises import ch11
+
+    ch11.check_mean_interval(ch11._solution_mean_interval)
+    with pytest.raises(AssertionError, match="1.96"):
+        normal = lambda v: (sum(v) / len(v), 1.96 * torch.tensor(v).std().item() / len(v) ** 0.5)  # noqa: E731
+        ch11.check_mean_interval(normal)
+    ch11.check_paired_difference(ch11._solution_paired_difference)
+    with pytest.raises(AssertionError, match="utterance by utterance"):
+        ch11.check_paired_difference(
+            lambda a, b: (sum(b) / len(b) - sum(a) / len(a),
+                          ch11._solution_mean_interval(a)[1] + ch11._solution_mean_interval(b)[1]))
+    ch11.check_real_time_factor(ch11._solution_real_time_factor)
+    with pytest.raises(AssertionError, match="n_samples / sample_rate"):
+        ch11.check_real_time_factor(lambda c, n, sr: n / sr / c)
