@@ -18,14 +18,19 @@ from tasnet_edu.errors import CourseError
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
 #: Models the course ships: name → file under ``tasnet_edu/resources/``. ``course-small`` is a Conv-TasNet
-#: trained on the course's generated mixtures (issue 9), written there by ``export``; until its file is
-#: committed, ``load`` says so.
+#: (preset ``course-small`` of ``tasnet_edu.train``) trained on the course's generated mixtures and written
+#: there by ``export``; README.md ("The shipped model") gives the commands, time and scores.
 SHIPPED = {"course-small": "course-small.pt"}
 
+#: The two commands that made ``course-small`` (README.md, "The shipped model", has the time they took).
+RECIPE = (
+    "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200",
+    "tasnet-edu train --preset course-small --data data/course-train --out runs/course-small",
+)
 TRAIN_HINT = (
-    "train one yourself: `tasnet-edu make-data --out data/course --n-train N --n-valid N --n-test N`, then "
-    "`tasnet-edu train --preset colab-t4 --data data/course --out runs/course-small` (preset cpu-tiny for a "
-    "quick CPU try), and load runs/course-small/best.pt instead (`--checkpoint runs/course-small/best.pt`)"
+    f"it ships inside the package (a git checkout or an install with package data has it); or train one: "
+    f"`{RECIPE[0]}`, then `{RECIPE[1]}`, and load runs/course-small/best.pt instead "
+    "(`--checkpoint runs/course-small/best.pt`)"
 )
 
 #: What a shipped file keeps of a training checkpoint: enough to rebuild, load and explain the model.
@@ -45,7 +50,7 @@ def resolve(name_or_path) -> Path:
         path = shipped_path(str(name_or_path))
         if not path.is_file():
             raise CourseError(
-                f"the model {name_or_path!r} has not been shipped yet (expected at {path}); {TRAIN_HINT}"
+                f"the model {name_or_path!r} is missing (expected at {path}); {TRAIN_HINT}"
             )
         return path
     path = Path(name_or_path)
