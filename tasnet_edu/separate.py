@@ -7,6 +7,8 @@ input's own sample rate. The steps, each a function below:
 2. separate it in overlapping chunks (``separate_waveform``), so memory stays bounded for an hour-long file;
    a chunk's speakers come out in an arbitrary order (the model was trained with PIT), so each chunk's
    order is aligned to the previous chunk's on the samples they share before the chunks are cross-faded;
+   and at an arbitrary gain and sign (SI-SNR ignores both), so each chunk's estimates are first scaled to
+   add up to the chunk (``fit_to_mixture``);
 3. resample the estimates back, scale all of them together when a peak would clip (and say so), write them.
 
 A bad input (missing, not audio, empty, shorter than one frame, NaN/Inf samples) is reported on one line
@@ -102,6 +104,25 @@ def match_order(current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
     return metrics.best_permutation(pairwise)[0]
 
 
+def fit_to_mixture(est: torch.Tensor, mix: torch.Tensor, max_similarity: float = 0.99) -> torch.Tensor:
+    """Scale each estimate so that together they rebuild the mixture: ``est (n_src, time)``, ``mix (time,)``.
+
+    SI-SNR, the training loss, ignores each output's gain *and sign*, so a trained model may return the
+    speakers 80 times too loud, one of them upside down. Gains ``g`` minimising ``‖mix − Σ_k g_k est_k‖²``
+    (least squares, one gain per source) restore the mixture's scale; scale-invariant scores do not change.
+    When two estimates are nearly copies of each other (|cosine similarity| > ``max_similarity``) the split of
+    the mixture between them is undetermined, and ``est`` is returned as it is.
+    """
+    gram = (est @ est.T).double()
+    norms = gram.diagonal().sqrt().clamp_min(1e-12)
+    similarity = gram / torch.outer(norms, norms)  # cosine similarity of the estimates
+    off_diagonal = similarity - torch.diag(similarity.diagonal())
+    if (gram.diagonal() <= 1e-12).any() or off_diagonal.abs().max() > max_similarity:
+        return est
+    gains = torch.linalg.solve(gram, (est @ mix).double())
+    return est * gains.to(est.dtype)[:, None]
+
+
 @torch.inference_mode()
 def _run_model(model: torch.nn.Module, chunk: torch.Tensor) -> torch.Tensor:
     """``chunk`` ``(time,)`` → estimates ``(n_src, time)`` on the CPU, float32."""
@@ -164,7 +185,7 @@ def separate_waveform(
     total = weight = previous = None
     bar = tqdm(starts, desc=name, unit="chunk", disable=not progress or len(starts) == 1)
     for i, (start, end) in enumerate(zip(bar, ends, strict=True)):
-        est = _run_model(model, wav[start:end])
+        est = fit_to_mixture(_run_model(model, wav[start:end]), wav[start:end])
         if total is None:
             total, weight = torch.zeros(est.shape[0], length), torch.zeros(length)
         shared_before = ends[i - 1] - start if i else 0

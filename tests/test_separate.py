@@ -246,12 +246,11 @@ def test_cli_with_a_real_checkpoint_end_to_end(tmp_path, separate_only, capsys):
         assert info.samplerate == 44100 and info.frames == len(pcm) and info.channels == 1
 
 
-@pytest.mark.skipif(pretrained.shipped_path("course-small").is_file(), reason="course-small is shipped")
-def test_cli_default_model_not_shipped_yet(tmp_path, separate_only, capsys):
+def test_cli_uses_the_shipped_model_by_default(tmp_path, capsys):
     sf.write(tmp_path / "a.wav", tone(0.5, RATE), RATE)
-    assert main(["separate", str(tmp_path / "a.wav"), "-o", str(tmp_path)]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "'course-small' has not been shipped yet" in err[0]
+    code = main(["separate", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_s1.wav", "a_s2.wav"]
 
 
 def test_short_file_is_measured_at_its_own_rate(tmp_path):
@@ -260,3 +259,15 @@ def test_short_file_is_measured_at_its_own_rate(tmp_path):
         separate.separate_file(tmp_path / "blip.wav", Gains(1.0, 1.0), tmp_path)
     sf.write(tmp_path / "ok.wav", np.full(100, 0.1, np.float32), 44100)  # 2.3 ms: one frame at 8 kHz
     assert sf.info(separate.separate_file(tmp_path / "ok.wav", Gains(1.0, 1.0), tmp_path)[0]).frames == 100
+
+
+def test_fit_to_mixture_undoes_the_gain_and_sign_that_si_snr_ignores():
+    g = torch.Generator().manual_seed(0)
+    sources = torch.randn(2, 4000, generator=g)
+    mix = sources.sum(0)
+    scrambled = sources * torch.tensor([[80.0], [-60.0]])  # as a model trained on SI-SNR may return them
+    torch.testing.assert_close(separate.fit_to_mixture(scrambled, mix), sources, atol=1e-4, rtol=1e-4)
+    copies = torch.stack([mix, 0.5 * mix])                   # the split between copies is undetermined
+    assert torch.equal(separate.fit_to_mixture(copies, mix), copies)
+    silent = torch.stack([mix, torch.zeros(4000)])
+    assert torch.equal(separate.fit_to_mixture(silent, mix), silent)
