@@ -33,8 +33,10 @@ TRAIN_HINT = (
     "(`--checkpoint runs/course-small/best.pt`)"
 )
 
+#: What a checkpoint says about itself besides its weights (``record``).
+RECORD_KEYS = ("config", "epoch", "metrics", "versions")
 #: What a shipped file keeps of a training checkpoint: enough to rebuild, load and explain the model.
-SHIPPED_KEYS = ("format", "config", "state_dict", "epoch", "metrics", "versions")
+SHIPPED_KEYS = ("format", "state_dict", *RECORD_KEYS)
 
 
 def shipped_path(name: str) -> Path:
@@ -98,7 +100,7 @@ def record(name_or_path) -> dict:
     from tasnet_edu import train
 
     checkpoint = train.load_checkpoint(resolve(name_or_path))
-    return {k: checkpoint[k] for k in ("config", "epoch", "metrics", "versions") if k in checkpoint}
+    return {k: checkpoint[k] for k in RECORD_KEYS if k in checkpoint}
 
 
 def load_weights(model: torch.nn.Module, name_or_path) -> torch.nn.Module:

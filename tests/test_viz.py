@@ -3,6 +3,7 @@
 import math
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 import torch  # noqa: E402
@@ -27,7 +28,5 @@ def test_plot_encoder_masks_sorts_rows_by_centre_frequency():
 def test_markdown_table_escapes_bars_and_checks_row_lengths():
     text = viz.markdown_table(["system", "dB"], [["a|b", 1.5], ["c", "—"]])
     assert text.splitlines() == ["| system | dB |", "| --- | --- |", "| a\\|b | 1.5 |", "| c | — |"]
-    import pytest
-
     with pytest.raises(ValueError, match="2 cells"):
         viz.markdown_table(["system", "dB"], [["a"]])
