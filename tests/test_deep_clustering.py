@@ -195,6 +195,30 @@ def test_training_draws_new_crops_every_pass():
     assert data.epochs == [0, 1, 2]  # 2 batches per pass, 5 steps
 
 
+def test_validation_keeps_the_best_weights_and_halves_the_learning_rate(monkeypatch):
+    from tasnet_edu.models import deep_clustering
+
+    mix, sources = _tone_mixture(batch=4, seconds=0.25)
+    data = list(zip(mix, sources, strict=True))
+    scores = iter([1.0, 3.0, 2.0, 2.5, 0.5, 2.9])  # best at the 2nd validation, then 4 without improvement
+    seen, states = [], []
+
+    def fake_evaluate(model, *_, **__):
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        return [{"si_snri": next(scores)}]
+
+    monkeypatch.setattr(deep_clustering, "evaluate", fake_evaluate)
+    model = DeepClustering.tiny(hidden=4, D=2)
+    history = train_deep_clustering(model, data, steps=12, batch_size=2, lr=1e-2, valid_set=data,
+                                    valid_every=2, lr_patience=3,
+                                    on_validation=lambda h: seen.append(len(h["valid_step"])))
+    assert history["valid_step"] == [2, 4, 6, 8, 10, 12] and seen == [1, 2, 3, 4, 5, 6]
+    assert history["lr"] == [1e-2, 1e-2, 1e-2, 1e-2, 5e-3, 5e-3]  # halved after the 3rd validation in a row
+    for k, v in model.state_dict().items():  # the model ends with the weights of the best validation
+        torch.testing.assert_close(v, states[1][k])
+    assert not model.training
+
+
 def test_config_rebuilds_the_model():
     model = DeepClustering.tiny(hidden=8)
     assert DeepClustering(**model.config).state_dict().keys() == model.state_dict().keys()

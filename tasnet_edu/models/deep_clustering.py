@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from tasnet_edu import masks
 from tasnet_edu.errors import CourseError
+from tasnet_edu.evaluate import evaluate
 from tasnet_edu.utils import check_finite, check_waveform_batch, seed_everything
 
 SILENCE_DB = 40.0  # bins this far below the mixture's loudest bin carry no speaker label (Hershey et al.)
@@ -328,21 +329,32 @@ class DeepClustering(nn.Module):
 
 def train_deep_clustering(
     model: DeepClustering, train_set, *, steps: int, batch_size: int = 8, lr: float = 1e-3, clip: float = 5.0,
-    seed: int = 0, log_every: int = 10,
+    seed: int = 0, log_every: int = 10, valid_set=None, valid_every: int = 500, valid_items: int | None = None,
+    lr_patience: int = 3, on_validation=None,
 ) -> dict:
     """Train ``model`` in place on the affinity loss: Adam, gradient-norm clipping, a fixed number of steps.
 
     ``tasnet_edu.train.fit`` trains models whose output is scored by SI-SNR; deep clustering's loss lives
     on the embeddings instead, so it gets this small loop (same optimiser and clipping as the course's).
+    With a ``valid_set`` it also follows the course's recipe: every ``valid_every`` steps it scores the
+    separated validation utterances (SI-SNRi, k-means included), keeps the best weights, and halves the
+    learning rate after ``lr_patience`` validations without a better score.
 
     Args:
         model: a ``DeepClustering``.
         train_set: items ``(mix (time,), sources (C, time))`` of equal length, e.g.
             ``WSJ0Mix(root, "tr", segment=1.0)``.
         steps: optimisation steps; batches cycle through the set in a seeded order.
+        valid_set: whole utterances ``(mix (time,), sources (C, time))``, or ``None`` (no validation).
+        valid_items: at most this many validation utterances (``None``: all).
+        on_validation: called after each validation with the validation history so far (``valid_step``,
+            ``valid_si_snri``, ``lr``, ``best_state``), e.g. to write a checkpoint a long run can stop at.
 
     Returns:
-        history dict: ``step`` and ``loss`` (mean over the last ``log_every`` steps), ``train_seconds``.
+        history dict: ``step`` and ``loss`` (mean over the last ``log_every`` steps), ``train_seconds``
+        (time in training steps). With a ``valid_set`` also ``valid_step``, ``valid_si_snri`` (dB), ``lr``
+        (at each validation) and ``best_state`` (the weights of the best validation, already loaded into
+        ``model`` at the end).
     """
     if steps < 1 or batch_size < 1 or len(train_set) < batch_size:
         raise CourseError(f"need steps ≥ 1 and at least batch_size={batch_size} items, got steps={steps} and "
@@ -350,13 +362,15 @@ def train_deep_clustering(
     generator = seed_everything(seed)
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history, recent, start, step = {"step": [], "loss": []}, [], time.perf_counter(), 0
-    model.train()
+    history, recent, train_seconds, step = {"step": [], "loss": []}, [], 0.0, 0
+    validation = _Validation(model, optimizer, valid_set, valid_items, lr_patience) if valid_set else None
     for epoch in itertools.count():
         if step >= steps:
             break
         if hasattr(train_set, "set_epoch"):  # new random crops every pass, as tasnet_edu.train does
             train_set.set_epoch(epoch)
+        model.train()
+        start = time.perf_counter()
         for mix, sources in loader:
             loss = model.loss(mix, sources)
             optimizer.zero_grad(set_to_none=True)
@@ -368,7 +382,47 @@ def train_deep_clustering(
                 history["step"].append(step)
                 history["loss"].append(sum(recent) / len(recent))
                 recent = []
+            if validation and (step % valid_every == 0 or step == steps):
+                train_seconds += time.perf_counter() - start
+                validation(step)
+                if on_validation:
+                    on_validation(validation.history)
+                model.train()
+                start = time.perf_counter()
             if step == steps:
                 break
-    history["train_seconds"] = time.perf_counter() - start
+        train_seconds += time.perf_counter() - start
+    history["train_seconds"] = train_seconds
+    if validation:
+        history.update(validation.history)
+        model.load_state_dict(history["best_state"])
+    model.eval()
     return history
+
+
+class _Validation:
+    """Scores ``model`` on the validation set, keeps the best weights, halves the learning rate on plateaus."""
+
+    def __init__(self, model, optimizer, valid_set, valid_items, lr_patience):
+        self.model, self.optimizer, self.valid_set = model, optimizer, valid_set
+        self.valid_items, self.lr_patience, self.since_best = valid_items, lr_patience, 0
+        self.history = {"valid_step": [], "valid_si_snri": [], "lr": [], "best_state": None}
+
+    def __call__(self, step: int) -> float:
+        self.model.eval()
+        rows = evaluate(self.model, self.valid_set, max_items=self.valid_items, with_sdr=False, progress=False)
+        value = sum(r["si_snri"] for r in rows) / len(rows)
+        scores = self.history["valid_si_snri"]
+        if not scores or value > max(scores):
+            self.history["best_state"] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.since_best = 0
+        else:
+            self.since_best += 1
+            if self.since_best >= self.lr_patience:
+                for group in self.optimizer.param_groups:
+                    group["lr"] /= 2
+                self.since_best = 0
+        self.history["valid_step"].append(step)
+        scores.append(value)
+        self.history["lr"].append(self.optimizer.param_groups[0]["lr"])
+        return value
