@@ -68,16 +68,18 @@ def main() -> None:
             writer.writerow([step, value, lr])
         if value < max(history["valid_si_snri"]):
             return
-        valid = [{"step": s, "valid_si_snri": v, "lr": r}
-                 for s, v, r in zip(history["valid_step"], history["valid_si_snri"], history["lr"], strict=True)]
+        columns = zip(history["valid_step"], history["valid_si_snri"], history["lr"], strict=True)
+        valid = [{"step": s, "valid_si_snri": v, "lr": r} for s, v, r in columns]
+        epoch = step * args.batch_size // len(train_set)
         save_checkpoint({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(config),
-                         "state_dict": history["best_state"], "epoch": step * args.batch_size // len(train_set),
+                         "state_dict": history["best_state"], "epoch": epoch,
                          "metrics": {"best_valid_si_snri": value, "steps": step, "valid": valid},
                          "versions": versions()}, out / "best.pt")
 
-    history = train_deep_clustering(model, train_set, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                                    log_every=100, valid_set=valid_set, valid_every=args.valid_every,
-                                    valid_items=args.valid_items, on_validation=save)
+    history = train_deep_clustering(model, train_set, steps=args.steps, batch_size=args.batch_size,
+                                    lr=args.lr, log_every=100, valid_set=valid_set,
+                                    valid_every=args.valid_every, valid_items=args.valid_items,
+                                    on_validation=save)
     print(f"done: {args.steps} steps in {history['train_seconds'] / 60:.1f} min of training; best validation "
           f"SI-SNRi {max(history['valid_si_snri']):.2f} dB; {out / 'best.pt'}")
 

@@ -17,21 +17,36 @@ from tasnet_edu.errors import CourseError
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
-#: Models the course ships: name → file under ``tasnet_edu/resources/``. ``course-small`` is a Conv-TasNet
-#: (preset ``course-small`` of ``tasnet_edu.train``) trained on the course's generated mixtures and written
-#: there by ``export``; README.md ("The shipped model") gives the commands, time and scores.
-SHIPPED = {"course-small": "course-small.pt"}
+#: Models the course ships: name → file under ``tasnet_edu/resources/``, each trained on the course's
+#: generated mixtures (``data/course-train``) and written there by ``export``. ``course-small``: a non-causal
+#: Conv-TasNet (preset ``course-small`` of ``tasnet_edu.train``); ``course-small-causal``: the same network
+#: with cLN and left padding only (preset ``course-small-causal``); ``deep-clustering``: a BLSTM deep
+#: clustering model (``scripts/train_deep_clustering.py``). README.md ("The shipped models") gives the time
+#: each took and its scores.
+SHIPPED = {
+    "course-small": "course-small.pt",
+    "course-small-causal": "course-small-causal.pt",
+    "deep-clustering": "deep-clustering.pt",
+}
 
-#: The two commands that made ``course-small`` (README.md, "The shipped model", has the time they took).
-RECIPE = (
-    "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200",
-    "tasnet-edu train --preset course-small --data data/course-train --out runs/course-small",
-)
-TRAIN_HINT = (
-    f"it ships inside the package (a git checkout or an install with package data has it); or train one: "
-    f"`{RECIPE[0]}`, then `{RECIPE[1]}`, and load runs/course-small/best.pt instead "
-    "(`--checkpoint runs/course-small/best.pt`)"
-)
+#: The commands that made each shipped model (the data command is shared), then ``export``.
+MAKE_DATA = "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200"
+RECIPES = {
+    "course-small": (MAKE_DATA, "tasnet-edu train --preset course-small --data data/course-train "
+                                "--out runs/course-small"),
+    "course-small-causal": (MAKE_DATA, "tasnet-edu train --preset course-small-causal "
+                                       "--data data/course-train --out runs/course-small-causal"),
+    "deep-clustering": (MAKE_DATA, "python scripts/train_deep_clustering.py --data data/course-train "
+                                   "--out runs/deep-clustering"),
+}
+
+
+def train_hint(name: str) -> str:
+    """How to get the shipped model ``name`` when its file is missing: where it comes from, or the recipe."""
+    return (f"it ships inside the package (a git checkout or an install with package data has it); or train "
+            f"one: `{'`, then `'.join(RECIPES[name])}`, and load runs/{name}/best.pt instead "
+            f"(`--checkpoint runs/{name}/best.pt`)")
+
 
 #: What a checkpoint says about itself besides its weights (``record``).
 RECORD_KEYS = ("config", "epoch", "metrics", "versions")
@@ -52,7 +67,7 @@ def resolve(name_or_path) -> Path:
         path = shipped_path(str(name_or_path))
         if not path.is_file():
             raise CourseError(
-                f"the model {name_or_path!r} is missing (expected at {path}); {TRAIN_HINT}"
+                f"the model {name_or_path!r} is missing (expected at {path}); {train_hint(str(name_or_path))}"
             )
         return path
     path = Path(name_or_path)
@@ -64,7 +79,7 @@ def resolve(name_or_path) -> Path:
 
 
 def load(name_or_path, device="cpu") -> torch.nn.Module:
-    """Load a shipped model (``"course-small"``) or a checkpoint file, ready to separate.
+    """Load a shipped model (a name in ``SHIPPED``) or a checkpoint file, ready to separate.
 
     Args:
         name_or_path: a name in ``SHIPPED`` or the path of a checkpoint written by ``tasnet-edu train``.

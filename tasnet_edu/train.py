@@ -415,6 +415,9 @@ def save_checkpoint(state: dict, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600); a checkpoint is shared like any file
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)

@@ -139,3 +139,16 @@ def test_record_describes_a_checkpoint_without_its_weights(tiny_checkpoint):
     assert set(info) == {"config", "epoch", "metrics", "versions"}
     assert info["config"]["sample_rate"] == 16000 and info["epoch"] == 0
     assert info["versions"]["torch"] == torch.__version__
+
+
+def test_checkpoints_are_written_with_the_usual_file_mode(tmp_path):
+    """Written through a private temporary file, a checkpoint still ends with the umask's mode (0644 under
+    umask 022), so a shipped model is readable by everyone who can read the package."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = train.save_checkpoint({"format": train.CHECKPOINT_FORMAT}, tmp_path / "c.pt")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -329,8 +329,8 @@ class DeepClustering(nn.Module):
 
 def train_deep_clustering(
     model: DeepClustering, train_set, *, steps: int, batch_size: int = 8, lr: float = 1e-3, clip: float = 5.0,
-    seed: int = 0, log_every: int = 10, valid_set=None, valid_every: int = 500, valid_items: int | None = None,
-    lr_patience: int = 3, on_validation=None,
+    seed: int = 0, log_every: int = 10, valid_set=None, valid_every: int = 500,
+    valid_items: int | None = None, lr_patience: int = 3, on_validation=None,
 ) -> dict:
     """Train ``model`` in place on the affinity loss: Adam, gradient-norm clipping, a fixed number of steps.
 
@@ -401,7 +401,7 @@ def train_deep_clustering(
 
 
 class _Validation:
-    """Scores ``model`` on the validation set, keeps the best weights, halves the learning rate on plateaus."""
+    """Scores the model on the validation set, keeps the best weights, halves the rate on a plateau."""
 
     def __init__(self, model, optimizer, valid_set, valid_items, lr_patience):
         self.model, self.optimizer, self.valid_set = model, optimizer, valid_set
@@ -410,7 +410,8 @@ class _Validation:
 
     def __call__(self, step: int) -> float:
         self.model.eval()
-        rows = evaluate(self.model, self.valid_set, max_items=self.valid_items, with_sdr=False, progress=False)
+        rows = evaluate(self.model, self.valid_set, max_items=self.valid_items, with_sdr=False,
+                        progress=False)
         value = sum(r["si_snri"] for r in rows) / len(rows)
         scores = self.history["valid_si_snri"]
         if not scores or value > max(scores):
