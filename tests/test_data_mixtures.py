@@ -70,6 +70,17 @@ def test_manifest_records_disjoint_speakers_and_texts(dataset):
             assert plan[key]["text"].startswith(tuple(test_sentences))
 
 
+def test_voices_used_reads_each_talkers_variant_from_the_manifest(dataset, tmp_path):
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    for split in COUNTS:
+        plans = manifest["splits"][split]["mixtures"]
+        expected = {VARIANT[plan[k]["speaker"]] for plan in plans for k in ("s1", "s2")}
+        assert mixtures.voices_used(dataset, split) == expected
+    assert not mixtures.voices_used(dataset, "tt") & set(speech.variant_splits()["train"])
+    with pytest.raises(CourseError, match="no manifest.json with a 'tt' split"):
+        mixtures.voices_used(tmp_path, "tt")
+
+
 def test_same_command_same_bytes_other_seed_other_data(dataset, tmp_path):
     again = mixtures.make_mixtures(tmp_path / "again", *COUNTS.values(), seed=SEED, progress=False)
     files = sorted(p.relative_to(dataset) for p in dataset.rglob("*") if p.is_file())

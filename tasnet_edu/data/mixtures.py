@@ -255,6 +255,21 @@ def read_manifest(root) -> dict | None:
         return None
 
 
+def voices_used(root, split: str) -> set[str]:
+    """The voice variants (names in espeak's ``voices/!v``) of every talker in ``split``'s mixtures.
+
+    Read from ``manifest.json``, which records each source's speaker as ``dialect+variant/prosody``; compare
+    with ``speech.variant_splits()["train"]`` to check that a test set holds only voices never trained on.
+    """
+    manifest = read_manifest(root)
+    if manifest is None or split not in manifest.get("splits", {}):
+        raise CourseError(f"{root}: no manifest.json with a {split!r} split "
+                          "(was it made by tasnet-edu make-data?)")
+    sources = (src for mix in manifest["splits"][split]["mixtures"] for src in mix.values()
+               if isinstance(src, dict) and "speaker" in src)
+    return {src["speaker"].split("/")[0].split("+")[1] for src in sources}
+
+
 def data_root() -> Path:
     """Where ``ensure_mixtures`` caches datasets: ``$TASNET_EDU_DATA``, else the repository's ``data/``.
 
