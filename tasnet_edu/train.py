@@ -92,7 +92,8 @@ TINY_MODEL = dict(N=64, L=16, B=32, H=64, Sc=32, P=3, X=7, R=2)
 #: We found no batch size in the paper's training section; 4 segments of 4 s per process is our choice.
 #: ``course-small``: the shipped model (``tasnet_edu.pretrained.load("course-small")``), sized for a run on
 #: two CPU cores: L = 32 (a 4 ms window, half the paper's frame rate) and half the paper's width, two repeats;
-#: 2 s crops, dynamic mixing of the course's training voices.
+#: 2 s crops, dynamic mixing of the course's training voices. ``course-small-causal``: the same network and
+#: recipe made causal (cLN, left padding only), shipped as ``pretrained.load("course-small-causal")``.
 PRESETS: dict[str, TrainConfig] = {
     "cpu-tiny": TrainConfig(model_config=TINY_MODEL, segment=1.0, batch_size=4, max_epochs=4,
                             steps_per_epoch=100, valid_items=20, num_workers=0),
