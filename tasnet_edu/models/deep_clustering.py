@@ -363,7 +363,9 @@ def train_deep_clustering(
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history, recent, train_seconds, step = {"step": [], "loss": []}, [], 0.0, 0
-    validation = None if valid_set is None else _Validation(model, optimizer, valid_set, valid_items, lr_patience)
+    validation = None
+    if valid_set is not None:
+        validation = _Validation(model, optimizer, valid_set, valid_items, lr_patience)
     for epoch in itertools.count():
         if step >= steps:
             break
