@@ -79,6 +79,17 @@ def test_notebooks_follow_the_course_plan():
     assert names == [n for n in planned if n in names], "chapter order differs from the plan"
 
 
+@pytest.mark.skipif(not PLAN.exists(), reason=f"course plan not found at {PLAN}")
+def test_course_plan_names_the_presets_and_shipped_models_the_code_has():
+    from tasnet_edu import pretrained, train
+
+    plan = PLAN.read_text()
+    presets = re.search(r"`tasnet_edu\.train`: `Trainer`, presets (.*)\.", plan).group(1)
+    assert set(re.findall(r"`([\w-]+)`", presets)) == set(train.PRESETS)
+    shipped = re.search(r"the shipped models are (.*?);", plan, re.S).group(1)
+    assert set(re.findall(r"`([\w-]+)`", shipped)) - {"separate"} == set(pretrained.SHIPPED)
+
+
 def test_setup_cell_is_a_no_op_outside_colab():
     assert "google.colab" not in sys.modules
     before = set(sys.modules)
