@@ -105,7 +105,7 @@ PRESETS: dict[str, TrainConfig] = {
                                 steps_per_epoch=750, valid_items=100, num_workers=0, checkpoint_every=200),
     "course-small-causal": TrainConfig(
         model_config=dict(N=256, L=32, B=128, H=256, Sc=128, P=3, X=8, R=2, causal=True, norm="cLN"),
-        segment=2.0, batch_size=4, dynamic_mix=True, max_epochs=14, steps_per_epoch=750, valid_items=100,
+        segment=2.0, batch_size=4, dynamic_mix=True, max_epochs=8, steps_per_epoch=750, valid_items=100,
         num_workers=0, checkpoint_every=200),
     "paper": TrainConfig(model_config=dict(N=512, L=16, B=128, H=512, Sc=128, P=3, X=8, R=3),
                          segment=4.0, batch_size=4, max_epochs=100, num_workers=4, checkpoint_every=1000),

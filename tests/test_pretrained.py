@@ -9,7 +9,7 @@ import torch
 
 from tasnet_edu import pretrained, train
 from tasnet_edu.errors import CourseError
-from tasnet_edu.models import ConvTasNet, TasNet
+from tasnet_edu.models import ConvTasNet, DeepClustering, TasNet
 
 
 def write_checkpoint(path, model, **config) -> pathlib.Path:
@@ -36,34 +36,56 @@ def test_load_path_gives_the_same_model_ready_to_use(tiny_checkpoint):
     torch.testing.assert_close(model(mix), original.eval()(mix))
 
 
-def test_course_small_is_shipped_small_and_built_by_its_preset():
-    path = pretrained.shipped_path("course-small")
+SHIPPED_CLASS = {"course-small": ConvTasNet, "course-small-causal": ConvTasNet,
+                 "deep-clustering": DeepClustering}
+#: SI-SNRi (dB) each shipped model must keep on the first 8 test mixtures; measured when shipped:
+#: course-small 7.75, course-small-causal 2.40, deep-clustering 5.42 (1 thread).
+GUARD = {"course-small": 5.0, "course-small-causal": 1.0, "deep-clustering": 2.5}
+
+
+def test_every_shipped_model_has_a_guard_and_a_recipe():
+    assert set(SHIPPED_CLASS) == set(GUARD) == set(pretrained.SHIPPED) == set(pretrained.RECIPES)
+
+
+@pytest.mark.parametrize("name", sorted(pretrained.SHIPPED))
+def test_shipped_models_are_small_and_built_by_their_recipe(name):
+    path = pretrained.shipped_path(name)
     assert path.is_file() and path.stat().st_size <= 20e6
-    model = pretrained.load("course-small")
-    assert isinstance(model, ConvTasNet) and model.sample_rate == 8000
-    preset = train.PRESETS["course-small"]
-    assert {k: model.config[k] for k in preset.model_config} == preset.model_config
+    model = pretrained.load(name)
+    assert isinstance(model, SHIPPED_CLASS[name]) and model.sample_rate == 8000
     assert "optimizer" not in torch.load(path, weights_only=True)
+    if name in train.PRESETS:  # a Conv-TasNet trained by `tasnet-edu train --preset NAME`
+        preset = train.PRESETS[name]
+        assert {k: model.config[k] for k in preset.model_config} == preset.model_config
+        assert f"--preset {name} " in pretrained.RECIPES[name][1]
 
 
-def test_course_small_separates_unseen_voices(tmp_path):
-    """A guard on the shipped weights: the first 8 test-split mixtures (voices never used in training).
-
-    Measured when it was shipped: 7.75 dB SI-SNRi on these 8 (8.47 ± 0.43 dB on all 200, chapter 11)."""
+@pytest.fixture(scope="module")
+def first_test_mixtures(tmp_path_factory):
     from tasnet_edu.data import WSJ0Mix, make_mixtures
+
+    root = make_mixtures(tmp_path_factory.mktemp("mix") / "d", 0, 0, 8, seed=0, progress=False)
+    return WSJ0Mix(root, "tt", segment=None)
+
+
+@pytest.mark.parametrize("name", sorted(pretrained.SHIPPED))
+def test_shipped_models_separate_unseen_voices(name, first_test_mixtures):
+    """A guard on the shipped weights: the first 8 test-split mixtures (voices never used in training);
+    chapter 11 scores all 200."""
     from tasnet_edu.evaluate import evaluate, summarize
 
-    root = make_mixtures(tmp_path / "mix", 0, 0, 8, seed=0, progress=False)
-    test_set = WSJ0Mix(root, "tt", segment=None)
-    ours = summarize(evaluate(pretrained.load("course-small"), test_set, with_sdr=False, progress=False))
-    assert ours["si_snri"][0] > 5.0
+    rows = evaluate(pretrained.load(name), first_test_mixtures, with_sdr=False, progress=False)
+    assert summarize(rows)["si_snri"][0] > GUARD[name]
 
 
-def test_a_missing_shipped_file_says_how_to_get_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", sorted(pretrained.SHIPPED))
+def test_a_missing_shipped_file_says_how_to_get_one(tmp_path, monkeypatch, name):
     monkeypatch.setattr(pretrained, "RESOURCES", tmp_path)
-    with pytest.raises(CourseError, match="'course-small' is missing") as err:
-        pretrained.load("course-small")
-    assert "tasnet-edu train --preset course-small" in str(err.value) and str(tmp_path) in str(err.value)
+    with pytest.raises(CourseError, match=f"'{name}' is missing") as err:
+        pretrained.load(name)
+    message = str(err.value)
+    assert all(command in message for command in pretrained.RECIPES[name]) and str(tmp_path) in message
+    assert f"runs/{name}/best.pt" in message
 
 
 def test_missing_file_and_unknown_name(tmp_path):
