@@ -41,7 +41,10 @@ def test_presets_are_data_and_paper_is_the_paper():
     assert dataclasses.is_dataclass(paper)
     assert ConvTasNet(**paper.model_config).config == ConvTasNet.paper().config
     assert (paper.segment, paper.lr, paper.clip, paper.lr_patience, paper.pit) == (4.0, 1e-3, 5.0, 3, True)
-    assert set(train.PRESETS) == {"cpu-tiny", "colab-t4", "course-small", "paper"}
+    assert set(train.PRESETS) == {"cpu-tiny", "colab-t4", "course-small", "course-small-causal", "paper"}
+    small, causal = train.PRESETS["course-small"], train.PRESETS["course-small-causal"]
+    assert causal.model_config == {**small.model_config, "causal": True, "norm": "cLN"}  # only causality
+    assert ConvTasNet(**causal.model_config).config["causal"]
     assert train.preset("paper", batch_size=8).batch_size == 8 and paper.batch_size != 8
     with pytest.raises(CourseError, match="unknown preset"):
         train.preset("large")
