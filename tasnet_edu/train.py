@@ -401,6 +401,24 @@ class Trainer:
         self.step, self.step_in_epoch = progress["step"], progress["step_in_epoch"]
         self.history = {**progress["history"], "epochs": list(checkpoint["metrics"]["epochs"])}
 
+    def warm_start(self, checkpoint: dict) -> None:
+        """Go on from ``checkpoint``'s weights, epoch count, learning rate and validation curve, with Adam's
+        moments and the plateau counter of the schedule started afresh.
+
+        For a checkpoint without optimizer state, such as a shipped model (``pretrained.export`` drops it).
+        Not an exact resume: Adam re-estimates its moments over the first steps.
+        """
+        self.model.load_state_dict(checkpoint["state_dict"])
+        epochs = list(checkpoint["metrics"]["epochs"])
+        self.epoch = checkpoint["epoch"]
+        self.best = checkpoint["metrics"]["best_valid_si_snri"]
+        self.bad_epochs = checkpoint["metrics"]["bad_epochs"]
+        self.history["epochs"] = epochs
+        if epochs:
+            self.step, self.history["train_seconds"] = epochs[-1]["step"], epochs[-1]["train_seconds"]
+            for group in self.optimizer.param_groups:
+                group["lr"] = epochs[-1]["lr"]
+
     @classmethod
     def resume(cls, path, train_set, valid_set=None, **kwargs) -> Trainer:
         """A trainer that continues the run saved at ``path``, same config (kwargs as ``__init__``)."""
@@ -545,6 +563,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=DATASETS, default="wsj0-2mix", help="layout of --data")
     parser.add_argument("--out", required=True, help="folder for last.pt, best.pt and log.csv")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--init", metavar="CHECKPOINT",
+                        help="go on from its weights with a fresh optimizer (e.g. a shipped model)")
     parser.add_argument("--epochs", type=int, help="override the preset's max_epochs")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--dynamic-mix", action="store_true", help="new training mixtures every epoch")
@@ -559,14 +579,19 @@ def run_cli(args: argparse.Namespace) -> int:
         overrides["dynamic_mix"] = True
     config = preset(args.preset, **overrides)
     kwargs = dict(out_dir=out, device=args.device, progress=not args.no_progress)
-    if args.resume:
-        checkpoint = load_checkpoint(out / "last.pt")
+    if args.resume and args.init:
+        raise CourseError("--resume continues OUT/last.pt, --init starts from another checkpoint: pass one")
+    if not args.resume and (out / "last.pt").exists():
+        raise CourseError(f"{out / 'last.pt'} exists: pass --resume to continue it, or another --out")
+    if args.resume or args.init:
+        checkpoint = load_checkpoint(out / "last.pt" if args.resume else args.init)
         config = dataclasses.replace(TrainConfig(**checkpoint["config"]), **overrides)
         trainer = Trainer(config, *make_datasets(args.dataset, args.data, config), **kwargs)
-        trainer.load_state(checkpoint)
+        if args.resume:
+            trainer.load_state(checkpoint)
+        else:
+            trainer.warm_start(checkpoint)
     else:
-        if (out / "last.pt").exists():
-            raise CourseError(f"{out / 'last.pt'} exists: pass --resume to continue it, or another --out")
         trainer = Trainer(config, *make_datasets(args.dataset, args.data, config), **kwargs)
     history = trainer.run()
     if trainer.rank == 0:

@@ -204,3 +204,25 @@ def test_cli_train_then_resume(tmp_path, wsj_tree, capsys):
     assert len((out / "log.csv").read_text().splitlines()) == 3
     assert cli.main(["train", "--data", str(tmp_path), "--out", str(out / "x")]) == 1
     assert "expected the wsj0-2mix layout" in capsys.readouterr().err
+
+
+def test_cli_init_goes_on_from_an_exported_model(tmp_path, wsj_tree, capsys):
+    """A shipped-style file (no optimizer state) warm-starts a run: weights, epochs, curve and lr carry on."""
+    from tasnet_edu import pretrained
+
+    first = tmp_path / "first"
+    base = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--no-progress"]
+    assert cli.main([*base, "--out", str(first), "--epochs", "2"]) == 0
+    exported = pretrained.export(first / "last.pt", tmp_path / "exported.pt")
+    assert "optimizer" not in train.load_checkpoint(exported)
+    more = tmp_path / "more"
+    assert cli.main([*base, "--out", str(more), "--epochs", "3", "--init", str(exported)]) == 0
+    assert "trained 3 epoch(s), 6 steps" in capsys.readouterr().out
+    old, new = train.load_checkpoint(first / "last.pt"), train.load_checkpoint(more / "last.pt")
+    assert new["metrics"]["epochs"][:2] == old["metrics"]["epochs"]  # the curve goes on from epoch 2
+    assert new["metrics"]["epochs"][2]["train_seconds"] > old["metrics"]["epochs"][1]["train_seconds"]
+    assert new["optimizer"]["param_groups"][0]["lr"] == old["metrics"]["epochs"][-1]["lr"]
+    assert any(not torch.equal(new["state_dict"][k], old["state_dict"][k]) for k in old["state_dict"])
+    assert cli.main([*base, "--out", str(more), "--init", str(exported)]) == 1  # never overwrites a run
+    assert cli.main([*base, "--out", str(more), "--init", str(exported), "--resume"]) == 1
+    assert "pass one" in capsys.readouterr().err
