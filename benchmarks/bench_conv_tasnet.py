@@ -6,13 +6,17 @@ Usage:  python benchmarks/bench_conv_tasnet.py [--threads 2] [--repeats 5] [--tr
 Measures, in one run:
 1. the matmul peak (GFLOP/s of a 2048² fp32 matmul, bf16 on CUDA) and the model's FLOPs per second of
    8 kHz audio (multiply-adds ×2 of every convolution, counted by ``torch.utils.flop_counter``); their ratio
-   is the roofline real-time factor: what the model would cost if every FLOP ran at matmul speed;
+   is the roofline real-time factor: what the model would cost if every FLOP ran at matmul speed; and the
+   matmul floor: the model's own matrix products (every 1×1 convolution, at its shape) timed alone, with
+   nothing else, which is as fast as any implementation that calls the library's matmul can get;
 2. inference real-time factor (compute seconds per second of audio), batch 1, 4 s input;
 3. a training step, batch 4 × 4 s: forward + backward + Adam (loss: mean square against a random target —
    the loss is negligible next to the network);
    (2)–(3) for the package model and for ``PlainConvTasNet`` below, the same network written plainly
    (layer norm as mean/var tensor ops, grouped ``nn.Conv1d`` for the depthwise convolutions, every block's
-   residual conv kept), plus one-change-at-a-time ablations of the baseline for inference;
+   residual conv kept), plus one-change-at-a-time ablations of the baseline for inference, and the package
+   model in fresh processes, in turn with glibc's default allocator settings (as everything else here runs)
+   and with ``tasnet_edu.utils.keep_freed_memory`` (as the ``tasnet-edu`` command runs it);
 4. peak memory per minute of audio at inference (peak resident-set growth in a fresh process on CPU, Linux;
    allocator peak on CUDA).
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -41,6 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tasnet_edu.encoders import pad_to_frames
 from tasnet_edu.models import ConvTasNet
 from tasnet_edu.tcn import depthwise_conv
+from tasnet_edu.utils import keep_freed_memory
 
 SAMPLE_RATE = 8000
 MATMUL_SIZE = 2048
@@ -171,6 +177,25 @@ def model_flops_per_audio_second(model: ConvTasNet) -> float:
     return counter.get_total_flops()
 
 
+def matmul_floor_fn(model: ConvTasNet, frames: int, device):
+    """The model's matrix products alone: one ``addmm`` per 1×1 convolution of a batch-1 pass over
+    ``frames`` frames, at the package's shapes (each block's residual and skip convs are one product)."""
+    shapes = [(model.bottleneck[1].out_channels, model.config["N"])]
+    for block in model.tcn.blocks:
+        shapes.append((block.conv_in.out_channels, block.conv_in.in_channels))
+        shapes.append((block.skip.out_channels + (block.res.out_channels if block.res else 0),
+                       block.skip.in_channels))
+    shapes.append((model.mask_conv[1].out_channels, model.mask_conv[1].in_channels))
+    mats = [[torch.randn(*size, device=device) for size in ((o, 1), (o, i), (i, frames))] for o, i in shapes]
+
+    def run():
+        with torch.inference_mode():
+            for bias, weight, x in mats:
+                torch.addmm(bias, weight, x)
+
+    return run
+
+
 def autocast(device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -230,6 +255,33 @@ def memory_child(kind: str, seconds: float, threads: int) -> None:
     print(json.dumps({"mib": (after - before) / 1024}))
 
 
+def timing_child(allocator: str, seconds: float, repeats: int, threads: int) -> None:
+    """Run in a fresh process: print the package model's best inference time with glibc's ``default``
+    allocator settings or after ``keep_freed_memory`` (``kept``)."""
+    if allocator == "kept":
+        keep_freed_memory()
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = ConvTasNet.paper().eval()
+    mix = torch.randn(1, int(seconds * SAMPLE_RATE))
+    cpu = torch.device("cpu")
+    print(json.dumps(interleaved_best({"package": inference_fn(model, mix, cpu)}, repeats, cpu)))
+
+
+def allocator_ablation(seconds: float, repeats: int, threads: int, rounds: int = 3) -> dict:
+    """Best inference time of the package model in fresh processes, each allocator setting in turn."""
+    best = {}
+    for _ in range(rounds):
+        for allocator in ("default", "kept"):
+            out = subprocess.run([sys.executable, __file__, "--timing-child", allocator, "--threads",
+                                  str(threads), "--repeats", str(repeats)], check=True, capture_output=True,
+                                 text=True)
+            t = json.loads(out.stdout.strip().splitlines()[-1])["package"]
+            name = f"package, fresh process, allocator {allocator}"
+            best[name] = min(best.get(name, math.inf), t)
+    return best
+
+
 def peak_memory_mib_per_minute(kind: str, device, threads: int) -> float:
     if device.type == "cuda":
         torch.manual_seed(0)
@@ -257,7 +309,11 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(package model)")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--memory-child", choices=["package", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--timing-child", choices=["default", "kept"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.timing_child:
+        timing_child(args.timing_child, 4.0, args.repeats, args.threads)
+        return 0
     if args.memory_child:
         memory_child(args.memory_child, 60.0, args.threads)
         return 0
@@ -286,17 +342,22 @@ def main(argv=None) -> int:
     if args.compile:
         variants["package + torch.compile"] = torch.compile(model)
     # The matmul runs interleaved with the models, so that its peak and their times see the same load.
-    fns = {"matmul": matmul_fn(device, torch.bfloat16 if device.type == "cuda" else torch.float32)}
+    fns = {"matmul": matmul_fn(device, torch.bfloat16 if device.type == "cuda" else torch.float32),
+           "matmul floor": matmul_floor_fn(model, model.encode(mix).shape[-1], device)}
     fns.update({k: inference_fn(m, mix, device) for k, m in variants.items()})
     best = interleaved_best(fns, args.repeats, device)
     peak = 2 * MATMUL_SIZE**3 / best.pop("matmul") / 1e9
     roofline = flops / (peak * 1e9)
+    floor = best.pop("matmul floor") / seconds
     print(f"(1) matmul peak {peak:.0f} GFLOP/s; model {flops / 1e9:.2f} GFLOP per second of audio; "
-          f"roofline RTF {roofline:.4f}")
+          f"roofline RTF {roofline:.4f}; matmul floor (its 1×1 convs alone) RTF {floor:.4f} = "
+          f"{floor / roofline:.2f}× roofline")
+    if device.type == "cpu":
+        best.update(allocator_ablation(seconds, args.repeats, args.threads))
     print(f"(2) inference, batch 1 × {seconds:.0f} s, best of {args.repeats} (RTF = compute s per audio s):")
     for name, t in best.items():
         rtf = t / seconds
-        print(f"    {name:30s} RTF {rtf:.4f}  = {rtf / roofline:.2f}× roofline, "
+        print(f"    {name:45s} RTF {rtf:.4f}  = {rtf / roofline:.2f}× roofline, "
               f"{best['plain baseline'] / t:.2f}× faster than baseline")
 
     if not args.skip_train:

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from tasnet_edu.errors import CourseError
+from tasnet_edu.utils import keep_freed_memory
 
 COMMANDS = {
     "make-data": ("tasnet_edu.data", "generate offline two-speaker mixtures in the wsj0-2mix layout"),
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # a command's passes reuse memory instead of page-faulting it in each time
     try:
         return int(importlib.import_module(args.module).run_cli(args) or 0)
     except CourseError as err:
