@@ -9,6 +9,7 @@ which hyper-parameters differ when they do not fit.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -29,11 +30,16 @@ SHIPPED = {
     "deep-clustering": "deep-clustering.pt",
 }
 
-#: The commands that made each shipped model (the data command is shared), then ``export``.
+#: The commands that made each shipped model (the data command is shared), then ``export`` of the
+#: ``best.pt`` that the last one wrote (``run_dir``). ``course-small`` trained 14 epochs, then went on from
+#: that run's best weights with a fresh optimizer (``--init``): the 14-epoch model had shipped alone, without
+#: optimizer state, and the later epochs continued from it.
 MAKE_DATA = "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200"
 RECIPES = {
     "course-small": (MAKE_DATA, "tasnet-edu train --preset course-small --data data/course-train "
-                                "--out runs/course-small"),
+                                "--out runs/course-small",
+                     "tasnet-edu train --init runs/course-small/best.pt --epochs 23 --data data/course-train "
+                     "--out runs/course-small-2"),
     "course-small-causal": (MAKE_DATA, "tasnet-edu train --preset course-small-causal "
                                        "--data data/course-train --out runs/course-small-causal"),
     "deep-clustering": (MAKE_DATA, "python scripts/train_deep_clustering.py --data data/course-train "
@@ -41,11 +47,16 @@ RECIPES = {
 }
 
 
+def run_dir(name: str) -> str:
+    """The folder where the last command of ``RECIPES[name]`` writes its checkpoints (its ``--out``)."""
+    return re.search(r"--out (\S+)", RECIPES[name][-1]).group(1)
+
+
 def train_hint(name: str) -> str:
     """How to get the shipped model ``name`` when its file is missing: where it comes from, or the recipe."""
+    best = f"{run_dir(name)}/best.pt"
     return (f"it ships inside the package (a git checkout or an install with package data has it); or train "
-            f"one: `{'`, then `'.join(RECIPES[name])}`, and load runs/{name}/best.pt instead "
-            f"(`--checkpoint runs/{name}/best.pt`)")
+            f"one: `{'`, then `'.join(RECIPES[name])}`, and load {best} instead (`--checkpoint {best}`)")
 
 
 #: What a checkpoint says about itself besides its weights (``record``).

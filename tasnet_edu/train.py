@@ -90,10 +90,11 @@ TINY_MODEL = dict(N=64, L=16, B=32, H=64, Sc=32, P=3, X=7, R=2)
 #: generated data. ``colab-t4``: a 1.6 M-parameter model (half the paper's width, two repeats) that fits a
 #: free Colab T4 session (16 GB, a few hours) with 4 s segments. ``paper``: the paper's model and recipe.
 #: We found no batch size in the paper's training section; 4 segments of 4 s per process is our choice.
-#: ``course-small``: the shipped model (``tasnet_edu.pretrained.load("course-small")``), sized for a run on
-#: two CPU cores: L = 32 (a 4 ms window, half the paper's frame rate) and half the paper's width, two repeats;
-#: 2 s crops, dynamic mixing of the course's training voices. ``course-small-causal``: the same network and
-#: recipe made causal (cLN, left padding only), shipped as ``pretrained.load("course-small-causal")``.
+#: ``course-small``: the shipped model's first 14 epochs (``tasnet_edu.pretrained.RECIPES`` goes on), sized
+#: for two CPU cores: L = 32 (a 4 ms window, half the paper's frame rate) and half the paper's width, two
+#: repeats; 2 s crops, dynamic mixing of the course's training voices. ``course-small-causal``: the same
+#: network and recipe made causal (cLN, left padding only), shipped as
+#: ``pretrained.load("course-small-causal")``.
 COURSE_SMALL = TrainConfig(model_config=dict(N=256, L=32, B=128, H=256, Sc=128, P=3, X=8, R=2),
                            segment=2.0, batch_size=4, dynamic_mix=True, max_epochs=14, steps_per_epoch=750,
                            valid_items=100, num_workers=0, checkpoint_every=200)
@@ -564,7 +565,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for last.pt, best.pt and log.csv")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--init", metavar="CHECKPOINT",
-                        help="go on from its weights with a fresh optimizer (e.g. a shipped model)")
+                        help="go on from its weights and configuration (not --preset's), fresh optimizer")
     parser.add_argument("--epochs", type=int, help="override the preset's max_epochs")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--dynamic-mix", action="store_true", help="new training mixtures every epoch")
