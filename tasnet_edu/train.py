@@ -391,13 +391,11 @@ class Trainer:
             save_checkpoint(self.state(), self.out_dir / name)
 
     def load_state(self, checkpoint: dict) -> None:
-        """Continue from ``checkpoint`` (as returned by ``load_checkpoint``)."""
-        self.model.load_state_dict(checkpoint["state_dict"])
+        """Continue from ``checkpoint`` (as returned by ``load_checkpoint``): ``warm_start``, then the
+        optimizer, the schedule and the position inside the epoch, so the run goes on exactly."""
+        self.warm_start(checkpoint)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
-        self.epoch = checkpoint["epoch"]
-        self.best = checkpoint["metrics"]["best_valid_si_snri"]
-        self.bad_epochs = checkpoint["metrics"]["bad_epochs"]
         progress = checkpoint["progress"]
         self.step, self.step_in_epoch = progress["step"], progress["step_in_epoch"]
         self.history = {**progress["history"], "epochs": list(checkpoint["metrics"]["epochs"])}
