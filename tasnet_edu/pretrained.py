@@ -38,7 +38,7 @@ MAKE_DATA = "tasnet-edu make-data --out data/course-train --n-train 3000 --n-val
 RECIPES = {
     "course-small": (MAKE_DATA, "tasnet-edu train --preset course-small --data data/course-train "
                                 "--out runs/course-small",
-                     "tasnet-edu train --init runs/course-small/best.pt --epochs 35 --data data/course-train "
+                     "tasnet-edu train --init runs/course-small/best.pt --epochs 42 --data data/course-train "
                      "--out runs/course-small-2"),
     "course-small-causal": (MAKE_DATA, "tasnet-edu train --preset course-small-causal "
                                        "--data data/course-train --out runs/course-small-causal"),
