@@ -400,9 +400,9 @@ class Trainer:
         self.step, self.step_in_epoch = progress["step"], progress["step_in_epoch"]
         self.history = {**progress["history"], "epochs": list(checkpoint["metrics"]["epochs"])}
 
-    def warm_start(self, checkpoint: dict) -> None:
-        """Go on from ``checkpoint``'s weights, epoch count, learning rate and validation curve, with Adam's
-        moments and the plateau counter of the schedule started afresh.
+    def warm_start(self, checkpoint: dict, lr: float | None = None) -> None:
+        """Go on from ``checkpoint``'s weights, epoch count, learning rate (or ``lr``: a warm restart) and
+        validation curve, with Adam's moments and the plateau counter of the schedule started afresh.
 
         For a checkpoint without optimizer state, such as a shipped model (``pretrained.export`` drops it).
         Not an exact resume: Adam re-estimates its moments over the first steps.
@@ -415,8 +415,8 @@ class Trainer:
         self.history["epochs"] = epochs
         if epochs:
             self.step, self.history["train_seconds"] = epochs[-1]["step"], epochs[-1]["train_seconds"]
-            for group in self.optimizer.param_groups:
-                group["lr"] = epochs[-1]["lr"]
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr or (epochs[-1]["lr"] if epochs else group["lr"])
 
     @classmethod
     def resume(cls, path, train_set, valid_set=None, **kwargs) -> Trainer:
@@ -566,6 +566,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="go on from its weights and configuration (not --preset's), fresh optimizer")
     parser.add_argument("--epochs", type=int, help="override the preset's max_epochs")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    parser.add_argument("--lr", type=float,
+                        help="override the preset's learning rate; with --init, restart at this rate "
+                             "instead of going on at the checkpoint's last")
     parser.add_argument("--dynamic-mix", action="store_true", help="new training mixtures every epoch")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -573,13 +576,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_cli(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    overrides = {k: v for k, v in {"max_epochs": args.epochs, "batch_size": args.batch_size}.items() if v}
+    overrides = {k: v for k, v in {"max_epochs": args.epochs, "batch_size": args.batch_size,
+                                   "lr": args.lr}.items() if v}
     if args.dynamic_mix:
         overrides["dynamic_mix"] = True
     config = preset(args.preset, **overrides)
     kwargs = dict(out_dir=out, device=args.device, progress=not args.no_progress)
     if args.resume and args.init:
         raise CourseError("--resume continues OUT/last.pt, --init starts from another checkpoint: pass one")
+    if args.resume and args.lr:
+        raise CourseError("--resume continues OUT/last.pt exactly, at its own learning rate; to restart at "
+                          "--lr, start a new run from it: --init OUT/last.pt --out NEW")
     if not args.resume and (out / "last.pt").exists():
         raise CourseError(f"{out / 'last.pt'} exists: pass --resume to continue it, or another --out")
     if args.resume or args.init:
@@ -589,7 +596,7 @@ def run_cli(args: argparse.Namespace) -> int:
         if args.resume:
             trainer.load_state(checkpoint)
         else:
-            trainer.warm_start(checkpoint)
+            trainer.warm_start(checkpoint, lr=args.lr)
     else:
         trainer = Trainer(config, *make_datasets(args.dataset, args.data, config), **kwargs)
     history = trainer.run()

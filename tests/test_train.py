@@ -226,3 +226,17 @@ def test_cli_init_goes_on_from_an_exported_model(tmp_path, wsj_tree, capsys):
     assert cli.main([*base, "--out", str(more), "--init", str(exported)]) == 1  # never overwrites a run
     assert cli.main([*base, "--out", str(more), "--init", str(exported), "--resume"]) == 1
     assert "pass one" in capsys.readouterr().err
+
+
+def test_cli_init_with_lr_is_a_warm_restart(tmp_path, wsj_tree, capsys):
+    """``--init CKPT --lr X`` restarts at X (recorded in the config); ``--resume`` refuses ``--lr``."""
+    base = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--no-progress", "--epochs", "1"]
+    first, more = tmp_path / "first", tmp_path / "more"
+    assert cli.main([*base, "--out", str(first)]) == 0
+    assert cli.main([*base, "--out", str(more), "--epochs", "2", "--init", str(first / "last.pt"),
+                     "--lr", "3e-4"]) == 0
+    new = train.load_checkpoint(more / "last.pt")
+    assert new["config"]["lr"] == 3e-4 and new["metrics"]["epochs"][1]["lr"] == 3e-4
+    assert new["metrics"]["epochs"][0]["lr"] == 1e-3  # the first run's epoch, kept in the curve
+    assert cli.main([*base, "--out", str(first), "--epochs", "2", "--resume", "--lr", "3e-4"]) == 1
+    assert "--init OUT/last.pt" in capsys.readouterr().err
