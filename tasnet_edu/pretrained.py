@@ -33,13 +33,16 @@ SHIPPED = {
 #: The commands that made each shipped model (the data command is shared), then ``export`` of the
 #: ``best.pt`` that the last one wrote (``run_dir``). ``course-small`` trained 14 epochs, then went on from
 #: that run's best weights with a fresh optimizer (``--init``): the 14-epoch model had shipped alone, without
-#: optimizer state, and the later epochs continued from it.
+#: optimizer state, and the later epochs continued from it; its epoch 42 then restarted at twice its last
+#: learning rate (``--lr``), and epoch 49 of that is shipped.
 MAKE_DATA = "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200"
 RECIPES = {
     "course-small": (MAKE_DATA, "tasnet-edu train --preset course-small --data data/course-train "
                                 "--out runs/course-small",
                      "tasnet-edu train --init runs/course-small/best.pt --epochs 42 --data data/course-train "
-                     "--out runs/course-small-2"),
+                     "--out runs/course-small-2",
+                     "tasnet-edu train --init runs/course-small-2/best.pt --lr 2.5e-4 --epochs 49 "
+                     "--data data/course-train --out runs/course-small-3"),
     "course-small-causal": (MAKE_DATA, "tasnet-edu train --preset course-small-causal "
                                        "--data data/course-train --out runs/course-small-causal"),
     "deep-clustering": (MAKE_DATA, "python scripts/train_deep_clustering.py --data data/course-train "
