@@ -34,7 +34,8 @@ SHIPPED = {
 #: ``best.pt`` that the last one wrote (``run_dir``). ``course-small`` trained 14 epochs, then went on from
 #: that run's best weights with a fresh optimizer (``--init``): the 14-epoch model had shipped alone, without
 #: optimizer state, and the later epochs continued from it; its epoch 42 then restarted at twice its last
-#: learning rate (``--lr``), and its epoch 49 went on at half that rate (``--lr`` again), the run shipped.
+#: learning rate (``--lr``); its epoch 49 went on at half that rate (``--lr`` again), and epoch 53 of that
+#: ships.
 MAKE_DATA = "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200"
 RECIPES = {
     "course-small": (MAKE_DATA, "tasnet-edu train --preset course-small --data data/course-train "
