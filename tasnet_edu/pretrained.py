@@ -35,7 +35,7 @@ SHIPPED = {
 #: that run's best weights with a fresh optimizer (``--init``): the 14-epoch model had shipped alone, without
 #: optimizer state, and the later epochs continued from it; its epoch 42 then restarted at twice its last
 #: learning rate (``--lr``); its epoch 49 went on at half that rate (``--lr`` again), its epoch 53 at that
-#: same rate, and epoch 57 of that last run ships.
+#: same rate, and epoch 64 of that last run ships.
 MAKE_DATA = "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200"
 RECIPES = {
     "course-small": (MAKE_DATA, "tasnet-edu train --preset course-small --data data/course-train "
@@ -46,7 +46,7 @@ RECIPES = {
                      "--data data/course-train --out runs/course-small-3",
                      "tasnet-edu train --init runs/course-small-3/best.pt --lr 1.25e-4 --epochs 54 "
                      "--data data/course-train --out runs/course-small-4",
-                     "tasnet-edu train --init runs/course-small-4/best.pt --epochs 57 "
+                     "tasnet-edu train --init runs/course-small-4/best.pt --epochs 64 "
                      "--data data/course-train --out runs/course-small-5"),
     "course-small-causal": (MAKE_DATA, "tasnet-edu train --preset course-small-causal "
                                        "--data data/course-train --out runs/course-small-causal"),
