@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from tasnet_edu import metrics
 from tasnet_edu.errors import CourseError
+from tasnet_edu.separate import ShiftAverage
 from tasnet_edu.utils import default_device
 
 COLUMNS = ("utterance", "seconds", "si_snr", "si_snri", "sdr", "sdri")
@@ -163,6 +164,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-items", type=int, help="score only the first N utterances")
     parser.add_argument("--no-sdr", action="store_true", help="skip BSS-Eval SDR (much faster)")
     parser.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
+    parser.add_argument("--shifts", type=int, default=1,
+                        help="score the model averaged over this many input delays within one encoder hop "
+                             "(tasnet_edu.separate.ShiftAverage; default %(default)s: the model alone)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -171,6 +175,8 @@ def run_cli(args: argparse.Namespace) -> int:
 
     checkpoint = load_checkpoint(args.checkpoint)
     model = model_from_checkpoint(checkpoint)
+    if args.shifts != 1:
+        model = ShiftAverage(model, args.shifts)
     cfg = checkpoint["config"]
     loader = {"wsj0-2mix": datasets.WSJ0Mix, "wham": datasets.WHAMMix, "librimix": datasets.LibriMix}
     split = args.split if args.dataset != "librimix" or args.split != "tt" else "test"

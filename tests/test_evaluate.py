@@ -68,6 +68,12 @@ def test_cli_evaluate_on_a_trained_checkpoint(tree, tmp_path, capsys):
         table = list(csv.DictReader(f))
     assert [r["utterance"] for r in table] == ["000", "001", "002"]
     assert all(np.isfinite(float(r["sdri"])) for r in table)
+    shifted_csv = tmp_path / "shifted.csv"
+    assert cli.main(["evaluate", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--data", str(tree),
+                     "--csv", str(shifted_csv), "--shifts", "4", "--no-sdr"]) == 0
+    with open(shifted_csv) as f:
+        shifted = list(csv.DictReader(f))
+    assert [r["si_snri"] for r in shifted] != [r["si_snri"] for r in table]  # four passes, averaged
     assert cli.main(["evaluate", "--checkpoint", str(out_csv), "--data", str(tree)]) == 1
     assert "not a readable checkpoint" in capsys.readouterr().err
 

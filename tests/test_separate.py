@@ -271,3 +271,78 @@ def test_fit_to_mixture_undoes_the_gain_and_sign_that_si_snr_ignores():
     assert torch.equal(separate.fit_to_mixture(copies, mix), copies)
     silent = torch.stack([mix, torch.zeros(4000)])
     assert torch.equal(separate.fit_to_mixture(silent, mix), silent)
+
+
+# --- shift averaging ----------------------------------------------------------------------------------------
+
+class LowHighShuffler(nn.Module):
+    """A time-invariant two-way split (a causal moving average and the rest), returned in a random order
+    and at a random gain and sign on each call: delaying its input only delays its output."""
+
+    L, stride = 16, 8
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low = nn.functional.avg_pool1d(nn.functional.pad(x, (7, 0)).unsqueeze(1), 8, stride=1)[:, 0]
+        est = torch.stack([low, x - low], dim=1)[:, torch.randperm(2, generator=self.generator)]
+        return est * (torch.rand(2, 1, generator=self.generator) + 0.5) * torch.tensor([[1.0], [-1.0]])
+
+
+def test_shift_average_undoes_each_delay_order_and_gain():
+    mix = torch.randn(3, 4000, generator=torch.Generator().manual_seed(0))
+    model = LowHighShuffler()
+    averaged = separate.ShiftAverage(model, 4)
+    assert averaged.delays == [0, 2, 4, 6] and averaged.L == 16
+
+    est = averaged(mix)
+
+    low = nn.functional.avg_pool1d(nn.functional.pad(mix, (7, 0)).unsqueeze(1), 8, stride=1)[:, 0]
+    truth = torch.stack([low, mix - low], dim=1)
+    for e, t in zip(est, truth, strict=True):  # the first pass's order, whichever it was
+        assert torch.allclose(e, t, atol=1e-4) or torch.allclose(e, t.flip(0), atol=1e-4)
+
+
+def test_shift_average_of_a_conv_tasnet():
+    from tasnet_edu.models import ConvTasNet
+
+    torch.manual_seed(0)
+    model = ConvTasNet.tiny(X=2, R=1).eval()
+    mix = torch.randn(2, 1001)
+    with torch.no_grad():
+        one, four = separate.ShiftAverage(model, 1)(mix), separate.ShiftAverage(model, 8)(mix)
+        alone = model(mix)
+    assert four.shape == (2, 2, 1001) and torch.isfinite(four).all()
+    for o, a, m in zip(one, alone, mix, strict=True):  # one pass: the model, scaled to rebuild the mix
+        assert torch.allclose(o, separate.fit_to_mixture(a, m), atol=1e-5)
+    assert not torch.allclose(four, one, atol=1e-3)  # other frame positions give other estimates
+
+
+@pytest.mark.parametrize("shifts", [0, 9])
+def test_shift_average_refuses_shifts_outside_one_hop(shifts):
+    with pytest.raises(CourseError, match=r"between 1 and the model's hop \(8 samples\)"):
+        separate.ShiftAverage(LowHighShuffler(), shifts)
+
+
+def test_shift_average_needs_a_hop():
+    with pytest.raises(CourseError, match="needs a model with an encoder hop"):
+        separate.ShiftAverage(Gains(1.0, 1.0), 2)
+
+
+def test_cli_shifts(tmp_path, separate_only, capsys):
+    from test_pretrained import write_checkpoint
+
+    from tasnet_edu.models import ConvTasNet
+
+    torch.manual_seed(0)
+    checkpoint = write_checkpoint(tmp_path / "tiny.pt", ConvTasNet.tiny(X=2, R=1))
+    sf.write(tmp_path / "a.wav", tone(1.0, RATE), RATE)
+    args = ["separate", str(tmp_path / "a.wav"), "--checkpoint", str(checkpoint)]
+    assert main([*args, "-o", str(tmp_path / "one")]) == 0
+    assert main([*args, "-o", str(tmp_path / "four"), "--shifts", "4"]) == 0
+    one, four = sf.read(tmp_path / "one" / "a_s1.wav")[0], sf.read(tmp_path / "four" / "a_s1.wav")[0]
+    assert one.shape == four.shape and not np.allclose(one, four)
+    assert main([*args, "-o", str(tmp_path / "bad"), "--shifts", "0"]) == 1
+    assert "shifts must be between 1 and the model's hop (8 samples), got 0" in capsys.readouterr().err
