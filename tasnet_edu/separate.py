@@ -152,7 +152,7 @@ class ShiftAverage(torch.nn.Module):
         if not 1 <= shifts <= stride:
             raise CourseError(f"shifts must be between 1 and the model's hop ({stride} samples), "
                               f"got {shifts}")
-        self.model, self.shifts = model, shifts
+        self.model = model
         self.delays = [round(k * stride / shifts) for k in range(shifts)]
         for name in ("sample_rate", "L", "stride", "n_src", "receptive_field"):
             if hasattr(model, name):

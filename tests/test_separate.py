@@ -275,6 +275,12 @@ def test_fit_to_mixture_undoes_the_gain_and_sign_that_si_snr_ignores():
 
 # --- shift averaging ----------------------------------------------------------------------------------------
 
+def low_and_rest(x: torch.Tensor) -> torch.Tensor:
+    """``(batch, time)`` → ``(batch, 2, time)``: a causal 8-sample moving average of ``x``, and the rest."""
+    low = nn.functional.avg_pool1d(nn.functional.pad(x, (7, 0)).unsqueeze(1), 8, stride=1)[:, 0]
+    return torch.stack([low, x - low], dim=1)
+
+
 class LowHighShuffler(nn.Module):
     """A time-invariant two-way split (a causal moving average and the rest), returned in a random order
     and at a random gain and sign on each call: delaying its input only delays its output."""
@@ -286,8 +292,7 @@ class LowHighShuffler(nn.Module):
         self.generator = torch.Generator().manual_seed(seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        low = nn.functional.avg_pool1d(nn.functional.pad(x, (7, 0)).unsqueeze(1), 8, stride=1)[:, 0]
-        est = torch.stack([low, x - low], dim=1)[:, torch.randperm(2, generator=self.generator)]
+        est = low_and_rest(x)[:, torch.randperm(2, generator=self.generator)]
         return est * (torch.rand(2, 1, generator=self.generator) + 0.5) * torch.tensor([[1.0], [-1.0]])
 
 
@@ -299,9 +304,7 @@ def test_shift_average_undoes_each_delay_order_and_gain():
 
     est = averaged(mix)
 
-    low = nn.functional.avg_pool1d(nn.functional.pad(mix, (7, 0)).unsqueeze(1), 8, stride=1)[:, 0]
-    truth = torch.stack([low, mix - low], dim=1)
-    for e, t in zip(est, truth, strict=True):  # the first pass's order, whichever it was
+    for e, t in zip(est, low_and_rest(mix), strict=True):  # the first pass's order, whichever it was
         assert torch.allclose(e, t, atol=1e-4) or torch.allclose(e, t.flip(0), atol=1e-4)
 
 
