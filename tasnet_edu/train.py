@@ -566,6 +566,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="go on from its weights and configuration (not --preset's), fresh optimizer")
     parser.add_argument("--epochs", type=int, help="override the preset's max_epochs")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    parser.add_argument("--segment", type=float, metavar="SECONDS",
+                        help="override the preset's training crop length")
     parser.add_argument("--lr", type=float,
                         help="override the preset's learning rate; with --init, restart at this rate "
                              "instead of going on at the checkpoint's last")
@@ -577,9 +579,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     out = Path(args.out)
     overrides = {k: v for k, v in {"max_epochs": args.epochs, "batch_size": args.batch_size,
-                                   "lr": args.lr}.items() if v}
+                                   "segment": args.segment, "lr": args.lr}.items() if v}
     if args.dynamic_mix:
         overrides["dynamic_mix"] = True
+    if args.segment is not None and args.segment <= 0:
+        raise CourseError(f"--segment {args.segment}: a training crop must be longer than 0 seconds")
     config = preset(args.preset, **overrides)
     kwargs = dict(out_dir=out, device=args.device, progress=not args.no_progress)
     if args.resume and args.init:
