@@ -236,7 +236,6 @@ def test_cli_init_with_lr_is_a_warm_restart(tmp_path, wsj_tree, capsys):
     assert cli.main([*base, "--out", str(more), "--epochs", "2", "--init", str(first / "last.pt"),
                      "--lr", "3e-4"]) == 0
     new = train.load_checkpoint(more / "last.pt")
-    assert new["config"]["segment"] == train.preset("cpu-tiny").segment
     assert new["config"]["lr"] == 3e-4 and new["metrics"]["epochs"][1]["lr"] == 3e-4
     assert new["metrics"]["epochs"][0]["lr"] == 1e-3  # the first run's epoch, kept in the curve
     assert cli.main([*base, "--out", str(first), "--epochs", "2", "--resume", "--lr", "3e-4"]) == 1
@@ -252,5 +251,9 @@ def test_cli_segment_overrides_the_crop_length(tmp_path, wsj_tree, capsys):
     assert cli.main([*base, "--out", str(more), "--epochs", "2", "--init", str(first / "last.pt"),
                      "--segment", "0.25"]) == 0
     assert train.load_checkpoint(more / "last.pt")["config"]["segment"] == 0.25
+    kept = tmp_path / "kept"  # without --segment, --init keeps the checkpoint's crop, not the preset's
+    assert cli.main([*base, "--out", str(kept), "--epochs", "2", "--init", str(first / "last.pt")]) == 0
+    assert train.preset("cpu-tiny").segment != 0.5
+    assert train.load_checkpoint(kept / "last.pt")["config"]["segment"] == 0.5
     assert cli.main([*base, "--out", str(tmp_path / "x"), "--segment", "0"]) == 1
     assert "--segment 0.0: a training crop must be longer than 0 seconds" in capsys.readouterr().err
