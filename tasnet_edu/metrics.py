@@ -5,8 +5,9 @@ value per source, ``(..., n_src)``, in decibels. Sources are compared **in the o
 reference k): finding the best order is a separate step (``pit_si_snr`` / ``apply_permutation``), so that a
 metric never silently reorders what it is told to score.
 
-- ``si_snr``: scale-invariant signal-to-noise ratio (Le Roux et al. 2019, "SDR – half-baked or well done?";
-  the training objective of Conv-TasNet). Both signals are made zero-mean, the estimate is projected on the
+- ``si_snr``: scale-invariant signal-to-noise ratio, the training objective of TasNet (Luo & Mesgarani,
+  ICASSP 2018) and Conv-TasNet (TASLP 2019), analysed as SI-SDR by Le Roux et al. 2019 ("SDR – half-baked
+  or well done?"). Both signals are made zero-mean, the estimate is projected on the
   reference, and the ratio of the projection's energy to the rest's is taken.
 - ``sdr``: BSS-Eval v3 source-to-distortion ratio (Vincent et al. 2006) exactly as
   ``mir_eval.separation.bss_eval_sources`` computes it: the part of the estimate explained by the reference

@@ -19,7 +19,8 @@ def test_paper_config_parameters_receptive_field_and_forward():
     c = model.config
     N, L, B, H, Sc = c["N"], c["L"], c["B"], c["H"], c["Sc"]
     assert count_parameters(model) == 4_984_881
-    # The paper's 5.05 M counts the last block's residual 1×1 conv (H·B weights + B biases), which we drop.
+    # The authors' released code (5,050,545; the paper says 5.1 M) builds the last block's residual 1×1 conv
+    # (H·B weights + B biases) too, which we drop.
     assert count_parameters(model) + H * B + B == 5_050_545
     assert count_parameters(model.encoder) == count_parameters(model.decoder) == N * L
     assert count_parameters(model.mask_conv) == 1 + Sc * 2 * N + 2 * N

@@ -46,7 +46,10 @@ def check_precision_on_t4(answer) -> None:
     """Which dtype does ``Trainer`` run the forward pass in on a T4 GPU: ``"bf16"``, ``"fp16"`` or
     ``"fp32"``? (``tasnet_edu.train._autocast_dtype`` decides.)"""
     assert answer in ("bf16", "fp16", "fp32"), "answer one of 'bf16', 'fp16', 'fp32'"
-    assert answer != "fp16", "never fp16 for SI-SNR: 5 significant digits lose the small error energies."
+    assert answer != "fp16", (
+        "never fp16 for SI-SNR: it holds 1000 easily (max 65504), but sums of squares over thousands of "
+        "samples overflow that range, its ~3.3 significant digits (11-bit significand) lose the "
+        "cancellation in ŝ − s_target, and its small gradients underflow without loss scaling.")
     assert answer == "fp32", ("the T4 (Turing, 2018) has no bf16 units: bf16 would be emulated, slower "
                               "than fp32. bf16 autocast is used from Ampere (A100, L4) on.")
     print("Correct: fp32 on a T4; bf16 autocast (loss still in fp32) on A100/L4/H100.")

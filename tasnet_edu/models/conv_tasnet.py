@@ -42,9 +42,10 @@ class ConvTasNet(nn.Module):
     function" (ReLU in the earlier TasNet), and its abstract calls Conv-TasNet's encoder "linear"; masks
     then act on a signed representation.
 
-    Parameter count of the paper configuration: **4,984,881**. The paper's 5.05 M (5,050,545) also counts
-    the residual 1×1 conv of the TCN's very last block, whose output feeds nothing: it never gets a gradient,
-    so it is dead weight (65,664 parameters and 1.4 % of the TCN's multiply-adds). We drop it. Everything
+    Parameter count of the paper configuration: **4,984,881**. The paper reports 5.1 M; the exact 5,050,545
+    is that of the authors' released code, which also builds the residual 1×1 conv of the TCN's very last
+    block, whose output feeds nothing: it never gets a gradient, so it is dead weight (65,664 parameters and
+    1.4 % of the TCN's multiply-adds). We drop it. Everything
     else (encoder 8,192, bottleneck with its input layer norm 66,688, TCN, PReLU + mask 1×1 conv 132,097,
     decoder 8,192) matches the paper's layout.
 
