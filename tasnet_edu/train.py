@@ -54,7 +54,9 @@ class TrainConfig:
     Model: ``model_class`` (a name in ``tasnet_edu.models``) built with ``model_config`` (its keyword
     arguments; for ``ConvTasNet`` the paper's symbols N, L, B, H, Sc, P, X, R).
     Data: ``segment`` seconds per training crop, ``batch_size`` crops per step, ``sample_rate``, ``n_src``,
-    ``dynamic_mix`` (new training mixtures every epoch), ``num_workers`` loader processes.
+    ``dynamic_mix`` (new training mixtures every epoch) with source levels set on the whole crop's RMS
+    (``level="rms"``) or on its active speech (``"active"``, for natural speech with pauses), ``num_workers``
+    loader processes.
     Optimisation: Adam at ``lr``; ``clip`` the gradient's L2 norm; ``max_epochs``; ``steps_per_epoch``
     (``None``: one pass over the training set); the learning rate halves after ``lr_patience`` epochs without
     a better validation SI-SNRi and training stops after ``stop_patience``; ``valid_items`` caps the
@@ -70,6 +72,7 @@ class TrainConfig:
     sample_rate: int = 8000
     n_src: int = 2
     dynamic_mix: bool = False
+    level: str = "rms"
     num_workers: int = 0
     lr: float = 1e-3
     clip: float = 5.0
@@ -538,8 +541,11 @@ def fit(model, train_set, valid_set=None, *, steps: int | None = None, epochs: i
 DATASETS = ("wsj0-2mix", "wham", "librimix")
 
 
-def make_datasets(kind: str, root, config: TrainConfig, split_train="tr", split_valid="cv"):
-    """(train, valid) datasets of a corpus ``kind`` in ``DATASETS`` under ``root`` for ``config``."""
+def make_datasets(kind: str, root, config: TrainConfig, split_train="tr", split_valid="cv", valid_root=None):
+    """(train, valid) datasets of a corpus ``kind`` in ``DATASETS`` under ``root`` for ``config``.
+
+    ``valid_root``: take the validation split from this dataset instead (e.g. held-out real speakers).
+    """
     from tasnet_edu.data import datasets as ds
 
     common = dict(n_src=config.n_src, sample_rate=config.sample_rate)
@@ -547,12 +553,13 @@ def make_datasets(kind: str, root, config: TrainConfig, split_train="tr", split_
         if kind != "wsj0-2mix":
             raise CourseError("dynamic mixing reads the wsj0-2mix layout (s1/ s2/ folders): "
                               "use --dataset wsj0-2mix")
-        train = ds.DynamicMix(root, split_train, segment=config.segment, seed=config.seed, **common)
+        train = ds.DynamicMix(root, split_train, segment=config.segment, seed=config.seed, level=config.level,
+                              **common)
     else:
         cls = {"wsj0-2mix": ds.WSJ0Mix, "wham": ds.WHAMMix, "librimix": ds.LibriMix}[kind]
         train = cls(root, split_train, segment=config.segment, seed=config.seed, **common)
     valid = {"wsj0-2mix": ds.WSJ0Mix, "wham": ds.WHAMMix, "librimix": ds.LibriMix}[kind](
-        root, split_valid, segment=None, **common)
+        valid_root or root, split_valid, segment=None, **common)
     return train, valid
 
 
@@ -571,7 +578,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float,
                         help="override the preset's learning rate; with --init, restart at this rate "
                              "instead of going on at the checkpoint's last")
+    parser.add_argument("--valid-data", metavar="DIR",
+                        help="validate on DIR's cv/ instead of --data's (e.g. held-out real speakers)")
     parser.add_argument("--dynamic-mix", action="store_true", help="new training mixtures every epoch")
+    parser.add_argument("--level", choices=("rms", "active"),
+                        help="dynamic mixing sets levels on the crop's RMS or on its active speech")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -579,13 +590,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     out = Path(args.out)
     overrides = {k: v for k, v in {"max_epochs": args.epochs, "batch_size": args.batch_size,
-                                   "segment": args.segment, "lr": args.lr}.items() if v}
+                                   "segment": args.segment, "lr": args.lr, "level": args.level}.items() if v}
     if args.dynamic_mix:
         overrides["dynamic_mix"] = True
     if args.segment is not None and args.segment <= 0:
         raise CourseError(f"--segment {args.segment}: a training crop must be longer than 0 seconds")
     config = preset(args.preset, **overrides)
     kwargs = dict(out_dir=out, device=args.device, progress=not args.no_progress)
+
+    def datasets(config):
+        return make_datasets(args.dataset, args.data, config, valid_root=args.valid_data)
     if args.resume and args.init:
         raise CourseError("--resume continues OUT/last.pt, --init starts from another checkpoint: pass one")
     if args.resume and args.lr:
@@ -596,13 +610,13 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.resume or args.init:
         checkpoint = load_checkpoint(out / "last.pt" if args.resume else args.init)
         config = dataclasses.replace(TrainConfig(**checkpoint["config"]), **overrides)
-        trainer = Trainer(config, *make_datasets(args.dataset, args.data, config), **kwargs)
+        trainer = Trainer(config, *datasets(config), **kwargs)
         if args.resume:
             trainer.load_state(checkpoint)
         else:
             trainer.warm_start(checkpoint, lr=args.lr)
     else:
-        trainer = Trainer(config, *make_datasets(args.dataset, args.data, config), **kwargs)
+        trainer = Trainer(config, *datasets(config), **kwargs)
     history = trainer.run()
     if trainer.rank == 0:
         best = max((e["valid_si_snri"] for e in history["epochs"]), default=float("nan"))

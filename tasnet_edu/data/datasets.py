@@ -245,6 +245,11 @@ def wsj0_speaker(path: Path, source: int) -> str:
     return match.group(1 + 2 * source)[:3] if match and source < 2 else f"{path.parent.name}/{path.name}"
 
 
+def _speaker_group(name: str) -> str:
+    """espeak ``dialect+variant/prosody`` → ``dialect+variant``; a person (``asterisk/June``) as is."""
+    return name.split("/")[0] if "+" in name else name
+
+
 def course_speakers(root) -> Callable[[Path, int], str] | None:
     """Speaker lookup for data made by ``tasnet-edu make-data`` (from its manifest); ``None`` for other data.
 
@@ -256,7 +261,7 @@ def course_speakers(root) -> Callable[[Path, int], str] | None:
     if manifest is None:
         return None
     voices = {
-        (split, mix["file"], k): mix[f"s{k + 1}"]["speaker"].split("/")[0]
+        (split, mix["file"], k): _speaker_group(mix[f"s{k + 1}"]["speaker"])
         for split, info in manifest["splits"].items()
         for mix in info["mixtures"]
         for k in range(2)
@@ -276,6 +281,8 @@ class DynamicMix(Dataset):
     Args:
         root, split, n_src, sample_rate, segment, seed: as ``WSJ0Mix`` (``segment`` must be a number).
         epoch_size: mixtures per epoch (default: as many as the split has).
+        level: ``"rms"`` scales each crop to unit RMS; ``"active"`` to unit RMS of its active speech
+            (``audio.active_rms``), for natural speech whose pauses would otherwise make it louder.
         speaker_of: ``speaker_of(path, source_index) -> str``; the default reads the course manifest
             (``course_speakers``) when there is one, else wsj0-2mix file names, else treats every file as its
             own speaker.
@@ -285,7 +292,7 @@ class DynamicMix(Dataset):
 
     def __init__(self, root, split: str = "tr", n_src: int = 2, sample_rate: int = 8000, segment: float = 4.0,
                  seed: int = 0, epoch_size: int | None = None,
-                 speaker_of: Callable[[Path, int], str] | None = None):
+                 speaker_of: Callable[[Path, int], str] | None = None, level: str = "rms"):
         if segment is None or segment <= 0:
             raise CourseError("DynamicMix needs a segment length in seconds (mixtures are built from crops)")
         files = WSJ0Mix(root, split, n_src=n_src, sample_rate=sample_rate, segment=None).rows
@@ -293,7 +300,10 @@ class DynamicMix(Dataset):
         self.pool = [(p, speaker_of(p, k)) for _, sources in files for k, p in enumerate(sources)]
         if len({spk for _, spk in self.pool}) < n_src:
             raise CourseError(f"{root}: fewer than {n_src} distinct speakers; cannot mix")
+        if level not in ("rms", "active"):
+            raise CourseError(f"level must be 'rms' or 'active', got {level!r}")
         self.n_src, self.sample_rate, self.segment, self.seed = n_src, sample_rate, segment, seed
+        self.level = level
         self.epoch_size = epoch_size or len(files)
         self.epoch = 0
 
@@ -327,7 +337,10 @@ class DynamicMix(Dataset):
         length = round(self.segment * self.sample_rate)
         crops = [_crop(audio.load(p, self.sample_rate)[0][None], length, rng)[0] for p in self._pick(rng)]
         sources = np.stack(crops)
-        rms = np.sqrt((sources ** 2).mean(axis=1, keepdims=True)) + 1e-8
+        if self.level == "active":
+            rms = np.array([[audio.active_rms(c, self.sample_rate)] for c in crops]) + 1e-8
+        else:
+            rms = np.sqrt((sources ** 2).mean(axis=1, keepdims=True)) + 1e-8
         sources = sources / rms * 10 ** (self.levels_db(rng)[:, None] / 20)
         sources = torch.from_numpy(sources.astype(np.float32))
         return sources.sum(0), sources

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 
-from tasnet_edu.audio import load, save
-from tasnet_edu.data import speech
+from tasnet_edu.audio import active_rms, load, resample, save
+from tasnet_edu.data import natural, speech
 from tasnet_edu.errors import CourseError
 
 GENERATOR_VERSION = 3  # bump whenever the recipe changes: cached datasets are then regenerated
@@ -61,24 +61,62 @@ def plan_mixture(split: str, index: int, seed: int) -> dict:
     picks = rng.choice(len(texts), size=n_a + n_b, replace=False)
     text_a, text_b = (" ".join(texts[i] for i in idx) for idx in (picks[:n_a], picks[n_a:]))
     rel_db = float(rng.uniform(0.0, MAX_DB))
-    sources = []
-    for spk, text, gain_db in ((speakers[a], text_a, rel_db / 2), (speakers[b], text_b, -rel_db / 2)):
-        sources.append({
-            "speaker": spk.name,
-            "text": text,
-            "gain_db": round(gain_db, 4),
-            "highpass_hz": round(float(rng.uniform(40, 200)), 1),
-            "lowpass_hz": round(float(rng.uniform(2800, 3900)), 1) if rng.random() < 0.3 else None,
-            "rt60_s": round(float(rng.uniform(0.1, 0.4)), 3) if rng.random() < REVERB_PROB else None,
-            "noise_db": round(float(rng.uniform(-55, -35)), 2),
-            "seed": int(rng.integers(2**31)),
-        })
+    pairs = ((speakers[a], text_a, rel_db / 2), (speakers[b], text_b, -rel_db / 2))
+    sources = [{"speaker": spk.name, "text": text, "gain_db": round(gain_db, 4), **_channel(rng)}
+               for spk, text, gain_db in pairs]
     return {
         "relative_db": round(rel_db, 4),
         "peak": round(float(rng.uniform(0.25, 0.9)), 3),  # level augmentation: the mixture's peak
         "s1": sources[0],
         "s2": sources[1],
     }
+
+
+def _channel(rng: np.random.Generator) -> dict:
+    """Random per-utterance channel: EQ corners, reverberation time (or none), noise floor, and a seed."""
+    return {
+        "highpass_hz": round(float(rng.uniform(40, 200)), 1),
+        "lowpass_hz": round(float(rng.uniform(2800, 3900)), 1) if rng.random() < 0.3 else None,
+        "rt60_s": round(float(rng.uniform(0.1, 0.4)), 3) if rng.random() < REVERB_PROB else None,
+        "noise_db": round(float(rng.uniform(-55, -35)), 2),
+        "seed": int(rng.integers(2**31)),
+    }
+
+
+def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list], speech_kind: str) -> dict:
+    """All random choices of mixture ``index`` of ``split`` when natural speech takes part.
+
+    ``speech_kind`` ``"natural"``: both talkers are people (``pool``: the split's natural speakers and their
+    recordings); ``"all"``: each talker is a person or an espeak voice with equal odds, so pairs mix real
+    with real, real with synthetic and synthetic with synthetic. A person's utterance is 3–6 s of their
+    recordings joined (``natural.utterance``), sped up or slowed down by up to 10 % in training (speed
+    perturbation: pitch and tempo together). Levels are set on the *active* speech (``audio.active_rms``),
+    not the plain RMS.
+    """
+    rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 1])
+    people = sorted(pool)
+    voices = speech.list_speakers(split)
+    texts = speech.sentence_splits()[split]
+    rel_db = float(rng.uniform(0.0, MAX_DB))
+    sources, taken = [], set()
+    for gain_db in (rel_db / 2, -rel_db / 2):
+        natural = speech_kind == "natural" or rng.random() < 0.5
+        if natural:
+            choices = [p for p in people if p not in taken]
+            name = choices[int(rng.integers(len(choices)))]
+            src = {"kind": "natural", "speaker": name, "seconds": round(float(rng.uniform(3.0, 6.0)), 3),
+                   "speed": round(float(rng.uniform(0.9, 1.1)), 3) if split == "train" else 1.0}
+        else:
+            choices = [v for v in voices if v.variant not in taken]
+            voice = choices[int(rng.integers(len(choices)))]
+            n = int(rng.integers(1, MAX_SENTENCES + 1))
+            name = voice.variant
+            src = {"kind": "espeak", "speaker": voice.name,
+                   "text": " ".join(texts[i] for i in rng.choice(len(texts), size=n, replace=False))}
+        taken.add(name)
+        sources.append({**src, "gain_db": round(gain_db, 4), "level": "active", **_channel(rng)})
+    return {"relative_db": round(rel_db, 4), "peak": round(float(rng.uniform(0.25, 0.9)), 3),
+            "s1": sources[0], "s2": sources[1]}
 
 
 def synthetic_rir(rt60_s: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -115,19 +153,37 @@ def _color(wav: np.ndarray, src: dict, sample_rate: int) -> np.ndarray:
     return wav + noise
 
 
-def render_mixture(plan: dict, speakers: dict[str, speech.Speaker], sample_rate: int = SAMPLE_RATE):
-    """Synthesise and mix one planned mixture → int16 arrays ``(mix, s1, s2)``, each ``(time,)``.
+def _speak(src: dict, speakers: dict[str, speech.Speaker], pool: dict[str, list] | None,
+           sample_rate: int) -> np.ndarray:
+    """The dry utterance of one planned source, float64 ``(time,)``; a natural one records its files."""
+    if src.get("kind", "espeak") == "espeak":
+        return speech.synthesize(src["text"], speakers[src["speaker"]], sample_rate).astype(np.float64)
+    rng = np.random.default_rng([src["seed"], 1])
+    seconds = src["seconds"] * src["speed"]
+    wav, src["files"] = natural.utterance(pool[src["speaker"]], seconds, rng, sample_rate)
+    if src["speed"] != 1.0:  # read as if recorded at speed × the rate: pitch and tempo move together
+        wav = resample(wav, round(sample_rate * src["speed"]), sample_rate)
+    return wav.astype(np.float64)
 
+
+def _level(wav: np.ndarray, src: dict, sample_rate: int) -> float:
+    if src.get("level") == "active":
+        return active_rms(wav, sample_rate)
+    return float(np.sqrt(np.mean(wav**2)))
+
+
+def render_mixture(plan: dict, speakers: dict[str, speech.Speaker], sample_rate: int = SAMPLE_RATE,
+                   pool: dict[str, list] | None = None):
+    """Synthesise (or read) and mix one planned mixture → int16 arrays ``(mix, s1, s2)``, each ``(time,)``.
+
+    ``pool`` maps natural speakers to their recordings (needed when the plan has natural talkers).
     ``mix == s1 + s2`` holds exactly on the stored 16-bit samples.
     """
-    waves = []
-    for key in ("s1", "s2"):
-        src = plan[key]
-        wav = speech.synthesize(src["text"], speakers[src["speaker"]], sample_rate).astype(np.float64)
-        waves.append(_color(wav, src, sample_rate))
+    waves = [_color(_speak(plan[key], speakers, pool, sample_rate), plan[key], sample_rate)
+             for key in ("s1", "s2")]
     length = min(len(w) for w in waves)  # wsj0-2mix "min" mode
-    # Levels are set on the truncated signals, so the stored s1/s2 RMS ratio is exactly relative_db.
-    s1, s2 = (w[:length] / np.sqrt(np.mean(w[:length] ** 2)) * 10 ** (plan[k]["gain_db"] / 20)
+    # Levels are set on the truncated signals, so the stored s1/s2 level ratio is exactly relative_db.
+    s1, s2 = (w[:length] / _level(w[:length], plan[k], sample_rate) * 10 ** (plan[k]["gain_db"] / 20)
               for w, k in zip(waves, ("s1", "s2"), strict=True))
     peak = max(np.abs(s1 + s2).max(), np.abs(s1).max(), np.abs(s2).max())
     scale = plan["peak"] * 32767 / peak
@@ -144,7 +200,8 @@ def _check_counts(counts: dict[str, int]) -> None:
         raise CourseError("asked for 0 mixtures in all splits; give --n-train/--n-valid/--n-test > 0")
 
 
-def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]]) -> dict:
+def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], speech_kind: str = "espeak",
+              people: dict | None = None) -> dict:
     splits = {}
     for split, split_plans in plans.items():
         used = sorted({p[k]["speaker"] for p in split_plans for k in ("s1", "s2")})
@@ -157,7 +214,9 @@ def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]]) -
             "sentences_available": len(speech.sentence_splits()[split]),
             "mixtures": split_plans,
         }
+    extra = {} if speech_kind == "espeak" else {"speech": speech_kind, "natural_speakers": people}
     return {
+        **extra,
         "generator": "tasnet_edu.data.mixtures",
         "generator_version": GENERATOR_VERSION,
         "backend": speech.backend_info(),
@@ -199,9 +258,33 @@ def _publish(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old)
 
 
+SPEECH = ("espeak", "natural", "all")
+
+
+def natural_pool(cache, log=print) -> tuple[dict[str, dict[str, list]], dict]:
+    """``({split: {speaker: recordings}}, summary)`` of the natural speech in ``cache``."""
+    recordings = natural.index(cache, log=log)
+    if not recordings:
+        raise CourseError(f"no natural speech in {cache}: fill it first with "
+                          f"`tasnet-edu fetch-speech --cache {cache}` (Debian/Ubuntu, no root needed)")
+    splits = natural.speaker_splits(recordings)
+    pool: dict[str, dict[str, list]] = {s: {} for s in speech.SPLITS}
+    for rec in recordings:
+        pool[splits[rec.speaker]].setdefault(rec.speaker, []).append(rec)
+    return pool, natural.summary(recordings, splits)
+
+
+def _plan(split: str, index: int, seed: int, speech_kind: str, pool) -> dict:
+    if speech_kind == "espeak":
+        return plan_mixture(split, index, seed)
+    if len(pool[split]) < 2:
+        raise CourseError(f"the natural speech has fewer than 2 {split} speakers; fetch more packages")
+    return plan_natural_mixture(split, index, seed, pool[split], speech_kind)
+
+
 def make_mixtures(
     out_dir, n_train: int, n_valid: int, n_test: int, seed: int = 0, *, overwrite: bool = False,
-    progress: bool = True,
+    progress: bool = True, speech_kind: str = "espeak", natural_cache=None,
 ) -> Path:
     """Generate a two-speaker dataset in the wsj0-2mix layout and return its root folder.
 
@@ -211,6 +294,9 @@ def make_mixtures(
         seed: every random choice (pairs, sentences, levels, augmentations) derives from it.
         overwrite: replace an existing ``out_dir`` (only once the new one is complete).
         progress: show a tqdm progress bar.
+        speech_kind: ``"espeak"`` (synthetic voices only, needs nothing), ``"natural"`` (people only, from
+            ``natural_cache``) or ``"all"`` (each talker either, with equal odds).
+        natural_cache: folder filled by ``tasnet-edu fetch-speech`` (``natural.fetch``).
 
     ``manifest.json`` records the seed, counts, the voice variants and speakers of each split and, per
     mixture, both texts, speakers, gains and augmentations. Same arguments → byte-identical files.
@@ -219,7 +305,13 @@ def make_mixtures(
 
     counts = {"train": n_train, "valid": n_valid, "test": n_test}
     _check_counts(counts)
+    if speech_kind not in SPEECH:
+        raise CourseError(f"speech must be one of {SPEECH}, got {speech_kind!r}")
+    if speech_kind != "espeak" and natural_cache is None:
+        raise CourseError(f"--speech {speech_kind} needs --natural-cache DIR "
+                          "(a folder filled by tasnet-edu fetch-speech)")
     speech.engine()  # fail early, with one line, when there is no speech backend
+    pool, people = natural_pool(natural_cache) if speech_kind != "espeak" else (None, None)
     out_dir = Path(out_dir).expanduser().absolute()
     tmp = _prepare_output(out_dir, overwrite)
     speakers = {s.name: s for s in speech.list_speakers()}
@@ -232,13 +324,15 @@ def make_mixtures(
                     (folder / sub).mkdir(parents=True)
                 plans[split] = []
                 for index in range(n):
-                    plan = {"file": f"{index:05d}.wav", **plan_mixture(split, index, seed)}
-                    for sub, wav in zip(("mix", "s1", "s2"), render_mixture(plan, speakers), strict=True):
+                    plan = {"file": f"{index:05d}.wav", **_plan(split, index, seed, speech_kind, pool)}
+                    waves = render_mixture(plan, speakers, pool=pool and pool[split])
+                    for sub, wav in zip(("mix", "s1", "s2"), waves, strict=True):
                         save(folder / sub / plan["file"], wav, SAMPLE_RATE)
                     plan["seconds"] = round(len(wav) / SAMPLE_RATE, 4)
                     plans[split].append(plan)
                     bar.update()
-        manifest = json.dumps(_manifest(counts, seed, plans), indent=1, sort_keys=True, ensure_ascii=False)
+        manifest = _manifest(counts, seed, plans, speech_kind, people)
+        manifest = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False, default=str)
         (tmp / "manifest.json").write_text(manifest + "\n", encoding="utf-8")
         _publish(tmp, out_dir)
     finally:
@@ -267,7 +361,7 @@ def voices_used(root, split: str) -> set[str]:
                           "(was it made by tasnet-edu make-data?)")
     sources = (src for mix in manifest["splits"][split]["mixtures"] for src in mix.values()
                if isinstance(src, dict) and "speaker" in src)
-    return {src["speaker"].split("/")[0].split("+")[1] for src in sources}
+    return {src["speaker"].split("/")[0].split("+")[1] for src in sources if "+" in src["speaker"]}
 
 
 def data_root() -> Path:
@@ -340,11 +434,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-test", type=int, default=0, metavar="N", help="test mixtures (tt/)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed: same seed, same files")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--speech", choices=SPEECH, default="espeak",
+                        help="espeak: synthetic voices (default, needs nothing); natural: recordings of "
+                             "people from --natural-cache; all: each talker either")
+    parser.add_argument("--natural-cache", type=Path, metavar="DIR",
+                        help="folder filled by `tasnet-edu fetch-speech` (for --speech natural/all)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     out = make_mixtures(
-        args.out, args.n_train, args.n_valid, args.n_test, args.seed, overwrite=args.overwrite
+        args.out, args.n_train, args.n_valid, args.n_test, args.seed, overwrite=args.overwrite,
+        speech_kind=args.speech, natural_cache=args.natural_cache,
     )
     print(f"wrote {args.n_train + args.n_valid + args.n_test} mixtures to {out}")
     return 0

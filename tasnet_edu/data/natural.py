@@ -1,0 +1,330 @@
+"""Natural speech that can be had offline: recordings of people shipped in Debian packages.
+
+espeak-ng's formant synthesis is not human speech (no jitter, no breath, idealised formant transitions), and a
+model trained on it alone does not separate real recordings. These packages hold real voices:
+
+- **Asterisk** telephone prompts (``asterisk-core-sounds-*-wav``, ``asterisk-prompt-*``): studio recordings at
+  8 kHz, one voice talent per package (Allison Smith recorded both the English and the Spanish set);
+- **Fish Fillets** (``fillets-ng-data-cs``, ``-nl``): acted game dialogue, two main and several minor voices
+  per language; the files do not say who speaks, so a language's dialogue counts as one speaker group;
+- **Tux Paint** stamp descriptions (``tuxpaint-stamps-default``): short sentences read by volunteers, one
+  voice per language;
+- **KLettres**, **KTuberling** (``klettres-data``, ``ktuberling-data``): single letters, syllables and words
+  read by volunteers, one voice per language; several words of one voice are joined into an utterance.
+
+A *speaker* here is a speaker group (``asterisk/Allison``, ``tuxpaint/fr``); two utterances of one group are
+never mixed together. ``speaker_splits`` assigns every speaker, not every utterance, to train / valid / test.
+
+``fetch(cache)`` fills a cache folder with ``apt-get download`` + ``dpkg-deb -x`` (no root needed, any Debian
+or Ubuntu, Colab included). Everything else reads that folder; a missing package is skipped with one line.
+
+Reserved for judging the models and never read here: CMU ARCTIC recordings and every voice built from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tasnet_edu.audio import resample
+from tasnet_edu.errors import CourseError
+
+SPLITS = ("train", "valid", "test")
+MIN_HELD_OUT_S = 300.0  # a speaker with less speech than this (5 min) always trains: too little to score on
+CLIP_FRACTION = 1e-3  # a file with more samples than this at full scale is clipped, and skipped
+
+
+@dataclass(frozen=True)
+class Source:
+    """One Debian package of recordings.
+
+    Args:
+        package: Debian package name.
+        family: ``asterisk``, ``fillets``, ``tuxpaint``, ``klettres`` or ``ktuberling``.
+        licence: the recordings' licence, from the package's ``copyright`` file.
+        speaker: the speaker id for every file (``None``: derived from the path, see ``speaker_of``).
+        pattern: glob of the speech files below the package root.
+        raw_gsm: the files are headerless GSM 6.10 at 8 kHz.
+    """
+
+    package: str
+    family: str
+    licence: str
+    speaker: str | None = None
+    pattern: str = "**/*.wav"
+    raw_gsm: bool = False
+
+
+_AST = "usr/share/asterisk/sounds"
+_FISH = "usr/share/games/fillets-ng/sound"
+SOURCES: dict[str, Source] = {s.package: s for s in (
+    Source("asterisk-core-sounds-en-wav", "asterisk", "CC-BY-SA-3.0", "asterisk/Allison", f"{_AST}/**/*.wav"),
+    Source("asterisk-core-sounds-es-wav", "asterisk", "CC-BY-SA-3.0", "asterisk/Allison", f"{_AST}/**/*.wav"),
+    Source("asterisk-core-sounds-fr-wav", "asterisk", "CC-BY-SA-3.0", "asterisk/June", f"{_AST}/**/*.wav"),
+    Source("asterisk-core-sounds-it-wav", "asterisk", "CC-BY-3.0", "asterisk/Carlo", f"{_AST}/**/*.wav"),
+    Source("asterisk-core-sounds-ru-wav", "asterisk", "CC-BY-3.0", "asterisk/IvrvoiceRU", f"{_AST}/**/*.wav"),
+    Source("asterisk-prompt-it-menardi-wav", "asterisk",
+           "CC-BY-SA-3.0 (attribution: voice prompts by Marco Menardi and Paola Dal Zot, http://www.voip.ammdomus.it)",
+           "asterisk/Menardi", f"{_AST}/**/*.wav"),
+    Source("asterisk-prompt-es-co", "asterisk", "GPL-2 (Avatar Ltda. / July E. Jiménez)", "asterisk/es-co",
+           f"{_AST}/**/*.gsm", raw_gsm=True),
+    Source("asterisk-prompt-fr-armelle", "asterisk", "GPL-2 (Michel Gutierrez)", "asterisk/Armelle",
+           f"{_AST}/**/*.gsm", raw_gsm=True),
+    Source("fillets-ng-data-cs", "fillets", "GPL-2+", "fillets/cs", f"{_FISH}/**/*.ogg"),
+    Source("fillets-ng-data-nl", "fillets", "GPL-2+", "fillets/nl", f"{_FISH}/**/*.ogg"),
+    Source("tuxpaint-stamps-default", "tuxpaint", "GPL-2", None, "usr/share/tuxpaint/stamps/**/*_desc*.ogg"),
+    Source("klettres-data", "klettres", "GPL-2+", None, "usr/share/klettres/*/*/*.ogg"),
+    Source("ktuberling-data", "ktuberling", "GPL-2+ / CC-BY", None, "usr/share/ktuberling/sounds/*/*"),
+)}
+AUDIO_SUFFIXES = {".wav", ".ogg", ".opus", ".flac", ".gsm"}
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One file of natural speech: where it is, whose it is, how long (seconds, as stored)."""
+
+    path: Path
+    source: str
+    speaker: str
+    seconds: float
+
+
+# --------------------------------------------------------------------------- fetching
+def fetch(cache, packages=None, log=print) -> list[str]:
+    """Download and unpack the Debian packages of ``SOURCES`` into ``cache`` (``cache/<package>/``).
+
+    No root is needed: ``apt-get download`` writes the ``.deb`` into a temporary folder and ``dpkg-deb -x``
+    unpacks it. A package already unpacked (its ``.complete`` marker exists) is not fetched again; one that
+    cannot be had is reported in one line and skipped. Returns the packages now in the cache.
+    """
+    for tool in ("apt-get", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            raise CourseError(f"fetching natural speech needs {tool} (Debian/Ubuntu); "
+                              "it is not on this machine")
+    cache = Path(cache).expanduser()
+    cache.mkdir(parents=True, exist_ok=True)
+    done = []
+    for package in packages or SOURCES:
+        if package not in SOURCES:
+            raise CourseError(f"unknown natural-speech package {package!r}; choose from {sorted(SOURCES)}")
+        if not (cache / package / ".complete").is_file():
+            err = _fetch_one(package, cache)
+            if err:
+                log(f"skipped {package}: {err}")
+                continue
+        done.append(package)
+    return done
+
+
+def _fetch_one(package: str, cache: Path) -> str | None:
+    """Fetch and unpack one package; ``None`` on success, else the reason in a few words."""
+    target = cache / package
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        got = subprocess.run(["apt-get", "download", package], cwd=tmp, capture_output=True, text=True)
+        debs = list(Path(tmp).glob("*.deb"))
+        if got.returncode != 0 or not debs:
+            return (got.stderr.strip().splitlines() or ["apt-get download failed"])[-1]
+        partial = Path(tmp) / "x"
+        unpacked = subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(partial)], capture_output=True,
+                                  text=True)
+        if unpacked.returncode != 0:
+            return f"dpkg-deb could not unpack it ({unpacked.stderr.strip()})"
+        if target.exists():
+            shutil.rmtree(target)
+        partial.rename(target)  # only a complete unpack gets the package's name
+    (target / ".complete").write_text(debs[0].name + "\n")
+    return None
+
+
+# --------------------------------------------------------------------------- indexing
+def speaker_of(source: Source, rel: Path) -> str | None:
+    """The speaker group of file ``rel`` (relative to the package root); ``None`` for what is not speech."""
+    if rel.suffix.lower() not in AUDIO_SUFFIXES or "silence" in rel.parts:
+        return None
+    if source.speaker:
+        return source.speaker
+    if source.family == "tuxpaint":  # name_desc.ogg: English, name_desc_fr.ogg: French, name.ogg: an effect
+        stem = rel.stem
+        if "_desc" not in stem:
+            return None
+        lang = stem.rsplit("_desc", 1)[1].lstrip("_").split(".")[0] or "en"
+        return f"tuxpaint/{lang}"
+    lang = rel.parts[3]  # usr/share/klettres/<lang>/… and usr/share/ktuberling/sounds/<lang>/…
+    return f"{source.family}/{rel.parts[4] if source.family == 'ktuberling' else lang}"
+
+
+def _seconds(path: Path, source: Source) -> float:
+    if source.raw_gsm:
+        return path.stat().st_size / 33 * 160 / 8000  # 33-byte GSM frames of 160 samples
+    return sf.info(str(path)).duration
+
+
+def index(cache, log=print) -> list[Recording]:
+    """Every speech file of every source in ``cache``, sorted; unreadable files skipped and counted."""
+    cache = Path(cache).expanduser()
+    recordings, skipped, missing = [], 0, []
+    for name, source in SOURCES.items():
+        root = cache / name
+        if not (root / ".complete").is_file():
+            missing.append(name)
+            continue
+        for path in sorted(root.glob(source.pattern)):
+            speaker = speaker_of(source, path.relative_to(root))
+            if speaker is None or not path.is_file():
+                continue
+            try:
+                seconds = _seconds(path, source)
+            except (sf.LibsndfileError, RuntimeError, OSError):
+                skipped += 1
+                continue
+            if seconds > 0.1:
+                recordings.append(Recording(path, name, speaker, round(seconds, 3)))
+    unusable = sorted({r.speaker for r in recordings} - _usable_speakers(recordings))
+    if unusable:
+        log(f"natural speech: left out {', '.join(unusable)}: the first files read are clipped or silent")
+        recordings = [r for r in recordings if r.speaker not in unusable]
+    if missing:
+        log(f"natural speech: {len(missing)} package(s) not in {cache} ({', '.join(missing)}); "
+            f"fetch them with `tasnet-edu fetch-speech --cache {cache}`")
+    if skipped:
+        log(f"natural speech: skipped {skipped} unreadable file(s)")
+    return recordings
+
+
+def _usable_speakers(recordings: list[Recording], probe: int = 5) -> set[str]:
+    """Speakers with a usable file among their first ``probe`` (Tux Paint's Spanish set is all clipped)."""
+    by_speaker: dict[str, list[Recording]] = {}
+    for rec in recordings:
+        by_speaker.setdefault(rec.speaker, []).append(rec)
+    return {spk for spk, recs in by_speaker.items()
+            if any(read(r.path, SOURCES[r.source].raw_gsm) is not None for r in recs[:probe])}
+
+
+def _stable_unit(*keys) -> float:
+    digest = hashlib.sha256("/".join(map(str, keys)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def speaker_splits(recordings: list[Recording]) -> dict[str, str]:
+    """``{speaker: "train" | "valid" | "test"}``, disjoint and fixed by a hash of each speaker's name.
+
+    Only speakers with at least ``MIN_HELD_OUT_S`` of speech can be held out. In each family with three or
+    more such speakers, the hash order picks two for validation and one for test (Asterisk, Tux Paint); all
+    the others train.
+    """
+    total: dict[str, float] = {}
+    family: dict[str, str] = {}
+    for rec in recordings:
+        total[rec.speaker] = total.get(rec.speaker, 0.0) + rec.seconds
+        family[rec.speaker] = SOURCES[rec.source].family
+    splits = {spk: "train" for spk in total}
+    for fam in sorted(set(family.values())):
+        big = sorted((s for s in total if family[s] == fam and total[s] >= MIN_HELD_OUT_S),
+                     key=lambda s: _stable_unit("natural-split", s))
+        if len(big) >= 3:
+            splits[big[0]] = splits[big[1]] = "valid"
+            splits[big[2]] = "test"
+    return splits
+
+
+# --------------------------------------------------------------------------- reading
+def _is_clipped(wav: np.ndarray) -> bool:
+    return float(np.mean(np.abs(wav) >= 0.999)) > CLIP_FRACTION
+
+
+@lru_cache(maxsize=4096)
+def read(path: Path, raw_gsm: bool, sample_rate: int = 8000) -> np.ndarray | None:
+    """A recording as float32 ``(time,)`` mono at ``sample_rate``; ``None``: unreadable, silent or clipped."""
+    try:
+        if raw_gsm:
+            wav, sr = sf.read(str(path), dtype="float32", format="RAW", subtype="GSM610", samplerate=8000,
+                              channels=1, always_2d=True)
+        else:
+            wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return None
+    wav = wav.mean(axis=1)
+    if wav.size == 0 or not np.isfinite(wav).all() or not np.any(wav) or _is_clipped(wav):
+        return None
+    return resample(wav, sr, sample_rate)
+
+
+def trim(wav: np.ndarray, sample_rate: int, top_db: float = 35.0) -> np.ndarray:
+    """Cut leading/trailing silence: 10 ms frames more than ``top_db`` below the loudest, 30 ms margin."""
+    frame = int(0.01 * sample_rate)
+    n = len(wav) // frame
+    if n == 0:
+        return wav
+    energy = (wav[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
+    active = np.flatnonzero(energy > energy.max() * 10 ** (-top_db / 10))
+    margin = int(0.03 * sample_rate)
+    return wav[max(0, active[0] * frame - margin): min(len(wav), (active[-1] + 1) * frame + margin)]
+
+
+def utterance(recs: list[Recording], seconds: float, rng: np.random.Generator,
+              sample_rate: int = 8000) -> tuple[np.ndarray, list[str]]:
+    """At least ``seconds`` of one speaker: random recordings of ``recs`` trimmed and joined by short pauses.
+
+    Returns ``(wav (time,), files)``. Prompts and words are short, so most utterances join several; each pause
+    is 0.1–0.4 s of silence (the mixture's noise floor fills it later). Unusable files are passed over.
+    """
+    pieces, files, length = [], [], 0
+    for i in rng.permutation(len(recs)):
+        rec = recs[int(i)]
+        wav = read(rec.path, SOURCES[rec.source].raw_gsm, sample_rate)
+        if wav is None:
+            continue
+        wav = trim(wav, sample_rate)
+        if pieces:
+            pieces.append(np.zeros(int(rng.uniform(0.1, 0.4) * sample_rate), np.float32))
+        pieces.append(wav)
+        files.append(str(rec.path))
+        length += len(wav)
+        if length >= seconds * sample_rate:
+            break
+    if not pieces:
+        raise CourseError(f"no readable recording of speaker {recs[0].speaker}")
+    wav = np.concatenate(pieces)
+    return (wav / max(1e-9, float(np.abs(wav).max()))).astype(np.float32), files
+
+
+def summary(recordings: list[Recording], splits: dict[str, str]) -> dict:
+    """Hours, files and licence per speaker and split, for the manifest and the README."""
+    out: dict[str, dict] = {}
+    for rec in recordings:
+        row = out.setdefault(rec.speaker, {"split": splits[rec.speaker], "files": 0, "seconds": 0.0,
+                                           "sources": [], "licences": []})
+        row["files"] += 1
+        row["seconds"] = round(row["seconds"] + rec.seconds, 3)
+        if rec.source not in row["sources"]:
+            row["sources"].append(rec.source)
+            row["licences"].append(SOURCES[rec.source].licence)
+    return out
+
+
+# --------------------------------------------------------------------------- command line
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``tasnet-edu fetch-speech``."""
+    parser.add_argument("--cache", required=True, type=Path, metavar="DIR", help="folder to fill")
+    parser.add_argument("--packages", nargs="+", metavar="PKG", help=f"a subset of: {' '.join(SOURCES)}")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    done = fetch(args.cache, args.packages)
+    recordings = index(args.cache)
+    splits = speaker_splits(recordings)
+    for split in SPLITS:
+        rows = [r for r in recordings if splits[r.speaker] == split]
+        hours = sum(r.seconds for r in rows) / 3600
+        print(f"{split}: {len({r.speaker for r in rows})} speakers, {hours:.2f} h")
+    print(f"{len(done)} of {len(args.packages or SOURCES)} packages in {args.cache}")
+    return 0 if done else 1

@@ -1,0 +1,167 @@
+"""Natural speech from Debian packages: indexing, speaker splits, bad files, and mixtures made from it.
+
+The tests build a fake package cache (the packages' folder layout, tone-like "speech" written by soundfile),
+so they need neither apt-get nor the network.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tasnet_edu import audio, cli
+from tasnet_edu.data import DynamicMix, WSJ0Mix, make_mixtures, natural
+from tasnet_edu.errors import CourseError
+
+AST = "usr/share/asterisk/sounds"
+
+
+def _voice(seconds: float, f0: float, sr: int, seed: int) -> np.ndarray:
+    """A buzzy harmonic tone with syllable-rate gaps: enough structure to read, trim and mix."""
+    t = np.arange(int(seconds * sr)) / sr
+    wav = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))
+    gate = (np.sin(2 * np.pi * 3.0 * t + seed) > -0.3).astype(float)
+    return (0.3 * wav * gate / np.abs(wav).max()).astype(np.float32)
+
+
+def _package(cache, name, files):
+    for rel, wav, sr in files:
+        path = cache / name / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, wav, sr)
+    (cache / name / ".complete").write_text("fake\n")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """Four Asterisk voices (one in two packages), Tux Paint in four languages plus a sound effect."""
+    monkeypatch.setattr(natural, "MIN_HELD_OUT_S", 5.0)
+    natural.read.cache_clear()
+    root = tmp_path / "cache"
+    voices = {"asterisk-core-sounds-en-wav": "en_US_f_Allison",
+              "asterisk-core-sounds-es-wav": "es_MX_f_Allison", "asterisk-core-sounds-fr-wav": "fr_CA_f_June",
+              "asterisk-core-sounds-it-wav": "it_IT_m_Carlo",
+              "asterisk-core-sounds-ru-wav": "ru_RU_f_IvrvoiceRU"}
+    for i, (pkg, folder) in enumerate(voices.items()):
+        files = [(f"{AST}/{folder}/p{k}.wav", _voice(1.5, 110 + 40 * i, 8000, k), 8000) for k in range(4)]
+        files.append((f"{AST}/{folder}/silence/1.wav", np.zeros(8000, np.float32), 8000))
+        _package(root, pkg, files)
+    tux = "usr/share/tuxpaint/stamps/animals"
+    _package(root, "tuxpaint-stamps-default", [
+        (f"{tux}/cat_desc_fr.ogg", _voice(6.0, 200, 22050, 1), 22050),
+        (f"{tux}/cat_desc.ogg", _voice(6.0, 150, 22050, 2), 22050),
+        (f"{tux}/cat_desc_ro.ogg", _voice(6.0, 230, 22050, 4), 22050),
+        (f"{tux}/dog_desc_da.ogg", _voice(2.0, 180, 22050, 5), 22050),
+        (f"{tux}/cat.ogg", _voice(2.0, 900, 22050, 3), 22050),  # the stamp's sound effect, not speech
+    ])
+    return root
+
+
+def test_index_finds_speakers_and_leaves_out_silence_and_effects(cache):
+    recordings = natural.index(cache, log=lambda _: None)
+    speakers = {r.speaker for r in recordings}
+    assert speakers == {"asterisk/Allison", "asterisk/June", "asterisk/Carlo", "asterisk/IvrvoiceRU",
+                        "tuxpaint/fr", "tuxpaint/en", "tuxpaint/ro", "tuxpaint/da"}
+    assert not any("silence" in r.path.parts or r.path.name == "cat.ogg" for r in recordings)
+    allison = [r for r in recordings if r.speaker == "asterisk/Allison"]
+    assert {r.source for r in allison} == {"asterisk-core-sounds-en-wav", "asterisk-core-sounds-es-wav"}
+
+
+def test_corrupt_files_are_skipped_and_counted_missing_packages_named(cache):
+    bad = cache / "asterisk-core-sounds-fr-wav" / AST / "fr_CA_f_June" / "broken.wav"
+    bad.write_bytes(b"RIFF not really a wave file")
+    lines = []
+    recordings = natural.index(cache, log=lines.append)
+    assert bad not in {r.path for r in recordings}
+    assert any("skipped 1 unreadable file" in line for line in lines)
+    assert any("fillets-ng-data-cs" in line and "tasnet-edu fetch-speech" in line for line in lines)
+
+
+def test_a_speaker_whose_files_are_all_clipped_is_left_out(cache):
+    folder = cache / "asterisk-core-sounds-ru-wav" / AST / "ru_RU_f_IvrvoiceRU"
+    for path in folder.glob("p*.wav"):
+        sf.write(path, np.clip(_voice(1.5, 300, 8000, 0) * 20, -1, 1), 8000)
+    lines = []
+    speakers = {r.speaker for r in natural.index(cache, log=lines.append)}
+    assert "asterisk/IvrvoiceRU" not in speakers
+    assert any("left out asterisk/IvrvoiceRU" in line for line in lines)
+
+
+def test_speaker_splits_are_disjoint_stable_and_hold_out_only_big_speakers(cache):
+    recordings = natural.index(cache, log=lambda _: None)
+    splits = natural.speaker_splits(recordings)
+    assert splits == natural.speaker_splits(list(reversed(recordings)))
+    held = [spk for spk, split in splits.items() if split != "train"]
+    # Two families with three or more big speakers: two valid and one test speaker from each.
+    assert sorted(splits[s] for s in held) == ["test", "test", "valid", "valid", "valid", "valid"]
+    # Tux Paint's Danish speaker has 2 s, under the (test-sized) 5 s minimum: it trains.
+    assert splits["tuxpaint/da"] == "train"
+
+
+def test_utterance_joins_recordings_of_one_speaker_to_the_length_asked(cache):
+    recs = [r for r in natural.index(cache, log=lambda _: None) if r.speaker == "asterisk/June"]
+    wav, files = natural.utterance(recs, 3.0, np.random.default_rng(0))
+    assert len(wav) >= 3.0 * 8000 and len(files) >= 2 and np.abs(wav).max() == pytest.approx(1.0)
+
+
+def test_natural_mixtures_have_the_wsj0_layout_and_held_out_speakers(cache, tmp_path):
+    out = make_mixtures(tmp_path / "real", 4, 3, 3, seed=0, speech_kind="natural", natural_cache=cache,
+                        progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["speech"] == "natural"
+    by_split = {d: {m[k]["speaker"] for m in info["mixtures"] for k in ("s1", "s2")}
+                for d, info in manifest["splits"].items()}
+    held = {s: v["split"] for s, v in manifest["natural_speakers"].items()}
+    for folder, split in (("tr", "train"), ("cv", "valid"), ("tt", "test")):
+        assert by_split[folder] and all(held[s] == split for s in by_split[folder])
+    mix, sources = WSJ0Mix(out, "cv", segment=None)[0]
+    assert torch_close(mix, sources.sum(0))
+    first = manifest["splits"]["tr"]["mixtures"][0]["s1"]
+    assert first["kind"] == "natural" and first["files"] and 0.9 <= first["speed"] <= 1.1
+
+
+def torch_close(a, b) -> bool:
+    return bool((a - b).abs().max() < 1e-3)
+
+
+def test_all_mixes_people_with_espeak_voices(cache, tmp_path):
+    out = make_mixtures(tmp_path / "all", 12, 0, 0, seed=0, speech_kind="all", natural_cache=cache,
+                        progress=False)
+    kinds = [(m["s1"]["kind"], m["s2"]["kind"])
+             for m in json.loads((out / "manifest.json").read_text())["splits"]["tr"]["mixtures"]]
+    assert {"natural", "espeak"} <= {k for pair in kinds for k in pair}
+    train = DynamicMix(out, "tr", segment=1.0, level="active")
+    assert len({spk for _, spk in train.pool}) > 2
+    mix, sources = train[0]
+    assert sources.shape == (2, 8000) and torch_close(mix, sources.sum(0))
+
+
+def test_make_data_natural_needs_a_cache_and_says_how_to_fill_it(tmp_path, capsys):
+    assert cli.main(["make-data", "--out", str(tmp_path / "x"), "--n-test", "2", "--speech", "natural"]) == 1
+    assert "--natural-cache" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["make-data", "--out", str(tmp_path / "y"), "--n-test", "2", "--speech", "natural",
+            "--natural-cache", str(empty)]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "no natural speech" in err and "tasnet-edu fetch-speech" in err
+    assert not (tmp_path / "y").exists()
+
+
+def test_fetch_without_apt_says_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(natural.shutil, "which", lambda tool: None)
+    with pytest.raises(CourseError, match="apt-get"):
+        natural.fetch(tmp_path)
+    monkeypatch.undo()
+    with pytest.raises(CourseError, match="unknown natural-speech package"):
+        natural.fetch(tmp_path, ["not-a-package"])
+
+
+def test_active_rms_ignores_pauses():
+    speech_part = _voice(1.0, 150, 8000, 0)
+    with_pause = np.concatenate([speech_part, np.zeros(8000, np.float32)])
+    plain = float(np.sqrt(np.mean(with_pause**2)))
+    assert audio.active_rms(with_pause, 8000) == pytest.approx(audio.active_rms(speech_part, 8000), rel=0.05)
+    assert audio.active_rms(with_pause, 8000) > 1.3 * plain
