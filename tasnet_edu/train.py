@@ -193,7 +193,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, train_set, valid_set=None, *, model=None, out_dir=None,
-                 device=None, progress: bool = True):
+                 device=None, progress: bool = True, valid_name: str | None = None):
         self.config = config = dataclasses.replace(config)  # a copy: never change a preset in place
         self.rank, self.world = _distributed()
         if self.world > 1 and device is None and torch.cuda.is_available():
@@ -207,7 +207,7 @@ class Trainer:
             config.model_config = dict(getattr(model, "config", config.model_config))
         self.model = model.to(self.device)
         self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
-        self.train_set, self.valid_set = train_set, valid_set
+        self.train_set, self.valid_set, self.valid_name = train_set, valid_set, valid_name
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress and self.rank == 0
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
@@ -352,6 +352,8 @@ class Trainer:
                   "train_loss": sum(losses) / max(len(losses), 1),
                   "valid_si_snri": score if self.valid_set is not None else float("nan"),
                   "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": self.history["train_seconds"]}
+        if self.valid_name is not None:
+            record["valid_data"] = self.valid_name
         self.history["epochs"].append(record)
         self.epoch, self.step_in_epoch = self.epoch + 1, 0
         self._log(record)
@@ -408,13 +410,17 @@ class Trainer:
         validation curve, with Adam's moments and the plateau counter of the schedule started afresh.
 
         For a checkpoint without optimizer state, such as a shipped model (``pretrained.export`` drops it).
-        Not an exact resume: Adam re-estimates its moments over the first steps.
+        Not an exact resume: Adam re-estimates its moments over the first steps. When this trainer validates
+        on another set than the checkpoint's last epoch did (``valid_name``), the best score starts afresh:
+        scores on two validation sets are not comparable.
         """
         self.model.load_state_dict(checkpoint["state_dict"])
         epochs = list(checkpoint["metrics"]["epochs"])
         self.epoch = checkpoint["epoch"]
         self.best = checkpoint["metrics"]["best_valid_si_snri"]
         self.bad_epochs = checkpoint["metrics"]["bad_epochs"]
+        if (epochs[-1].get("valid_data") if epochs else None) != self.valid_name:
+            self.best, self.bad_epochs = -math.inf, 0
         self.history["epochs"] = epochs
         if epochs:
             self.step, self.history["train_seconds"] = epochs[-1]["step"], epochs[-1]["train_seconds"]
@@ -596,7 +602,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.segment is not None and args.segment <= 0:
         raise CourseError(f"--segment {args.segment}: a training crop must be longer than 0 seconds")
     config = preset(args.preset, **overrides)
-    kwargs = dict(out_dir=out, device=args.device, progress=not args.no_progress)
+    kwargs = dict(out_dir=out, device=args.device, progress=not args.no_progress, valid_name=args.valid_data)
 
     def datasets(config):
         return make_datasets(args.dataset, args.data, config, valid_root=args.valid_data)

@@ -185,3 +185,16 @@ def test_committed_samples():
         assert sources[0].pow(2).mean() >= sources[1].pow(2).mean() * 0.99  # s1 is the louder one
     with pytest.raises(CourseError, match="out of range"):
         mixtures.load_sample_mixture(n)
+
+
+def test_committed_real_samples_are_held_out_people_with_their_licences():
+    folder = mixtures.samples_dir() / "real"
+    manifest = mixtures.read_manifest(folder)
+    people = manifest["natural_speakers"]
+    used = set(manifest["splits"]["tt"]["speakers_used"])
+    assert used and all(people[s]["split"] == "test" for s in used)
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert all(s in readme for s in used) and "Menardi" in readme  # the attribution its licence asks for
+    for i in range(manifest["counts"]["tt"]):
+        mix, sources = mixtures.load_sample_mixture(i, real=True)
+        assert sources.shape == (2, len(mix)) and (mix - sources.sum(0)).abs().max() < 1e-6

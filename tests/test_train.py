@@ -257,3 +257,22 @@ def test_cli_segment_overrides_the_crop_length(tmp_path, wsj_tree, capsys):
     assert train.load_checkpoint(kept / "last.pt")["config"]["segment"] == 0.5
     assert cli.main([*base, "--out", str(tmp_path / "x"), "--segment", "0"]) == 1
     assert "--segment 0.0: a training crop must be longer than 0 seconds" in capsys.readouterr().err
+
+
+def test_cli_valid_data_validates_elsewhere_and_starts_the_best_score_afresh(tmp_path, wsj_tree):
+    """``--init … --valid-data DIR``: a new validation set, so the checkpoint's best score is not the bar."""
+    other = tmp_path / "other"
+    _write_split(other, "cv", 3)
+    base = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--no-progress"]
+    first, more = tmp_path / "first", tmp_path / "more"
+    assert cli.main([*base, "--out", str(first), "--epochs", "1"]) == 0
+    checkpoint = train.load_checkpoint(first / "last.pt")
+    checkpoint["metrics"]["best_valid_si_snri"] = 1e3  # a bar no epoch on the new set can pass
+    train.save_checkpoint(checkpoint, first / "high.pt")
+    assert cli.main([*base, "--out", str(more), "--epochs", "2", "--init", str(first / "high.pt"),
+                     "--valid-data", str(other), "--level", "active"]) == 0
+    best = train.load_checkpoint(more / "best.pt")
+    assert best["epoch"] == 2 and best["config"]["level"] == "active"
+    assert best["metrics"]["epochs"][-1]["valid_data"] == str(other)
+    assert "valid_data" not in best["metrics"]["epochs"][0]
+    assert best["metrics"]["best_valid_si_snri"] < 1e3

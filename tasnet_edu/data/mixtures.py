@@ -409,14 +409,16 @@ def samples_dir() -> Path:
     return path
 
 
-def load_sample_mixture(index: int = 0):
+def load_sample_mixture(index: int = 0, real: bool = False):
     """Committed sample ``index`` → ``(mix (time,), sources (2, time))`` float32 tensors at 8 kHz.
 
-    ``sources[0]`` is ``s1`` (the louder speaker), and ``mix == sources.sum(0)`` up to float rounding.
+    ``real=True``: a mixture of two recorded people (held-out speakers, ``data_samples/real``) instead of two
+    espeak voices. ``sources[0]`` is ``s1`` (the louder speaker), and ``mix == sources.sum(0)`` up to float
+    rounding.
     """
     import torch
 
-    folder = samples_dir() / SPLIT_DIRS["test"]
+    folder = (samples_dir() / "real" if real else samples_dir()) / SPLIT_DIRS["test"]
     files = sorted((folder / "mix").glob("*.wav"))
     if not 0 <= index < len(files):
         raise CourseError(f"sample index {index} out of range: {folder} holds {len(files)} mixtures")

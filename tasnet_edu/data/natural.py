@@ -97,6 +97,12 @@ class Recording:
     speaker: str
     seconds: float
 
+    @property
+    def name(self) -> str:
+        """``package/path/inside/it``: where the file is in any cache."""
+        parts = self.path.parts
+        return "/".join(parts[len(parts) - parts[::-1].index(self.source) - 1:])
+
 
 # --------------------------------------------------------------------------- fetching
 def fetch(cache, packages=None, log=print) -> list[str]:
@@ -287,7 +293,7 @@ def utterance(recs: list[Recording], seconds: float, rng: np.random.Generator,
         if pieces:
             pieces.append(np.zeros(int(rng.uniform(0.1, 0.4) * sample_rate), np.float32))
         pieces.append(wav)
-        files.append(str(rec.path))
+        files.append(rec.name)
         length += len(wav)
         if length >= seconds * sample_rate:
             break
