@@ -35,7 +35,8 @@ def test_ch02_solutions_pass_and_wrong_answers_fail():
 def test_ch03_solutions_pass_and_wrong_answers_fail():
     ch03.check_si_snr(ch03._solution_si_snr)
     ch03.check_snr_of_half(ch03._solution_snr_of_half())
-    ch03.check_best_permutation(ch03._solution_best_permutation)
+    ch03.check_frame_level_pit(ch03._solution_frame_level_pit)
+    ch03.check_utterance_level_pit(ch03._solution_utterance_level_pit)
 
     def no_zero_mean(est, ref):
         target = (est @ ref) / (ref @ ref) * ref
@@ -45,5 +46,18 @@ def test_ch03_solutions_pass_and_wrong_answers_fail():
         ch03.check_si_snr(no_zero_mean)
     with pytest.raises(AssertionError, match="Hint"):
         ch03.check_snr_of_half(0.0)
-    with pytest.raises(AssertionError, match="Hint"):
-        ch03.check_best_permutation(lambda p: list(range(p.shape[0])))
+    identity = lambda s: torch.arange(s.shape[-1])  # noqa: E731
+    with pytest.raises(AssertionError, match="in some frame"):
+        ch03.check_frame_level_pit(lambda s: identity(s).expand(s.shape[0], -1))
+    with pytest.raises(AssertionError, match="over the utterance"):
+        ch03.check_utterance_level_pit(identity)
+    with pytest.raises(AssertionError, match="over the utterance"):  # the first frame's choice
+        ch03.check_utterance_level_pit(lambda s: ch03._solution_frame_level_pit(s)[0])
+    with pytest.raises(AssertionError, match="one permutation"):   # one per frame, not per utterance
+        ch03.check_utterance_level_pit(ch03._solution_frame_level_pit)
+
+
+def test_ch03_pit_check_shows_frame_level_pit_blind_to_swaps(capsys):
+    ch03.check_utterance_level_pit(ch03._solution_utterance_level_pit)
+    out = capsys.readouterr().out
+    assert "s1 in 20 frames, s2 in the other 20" in out and "switching it 1 time(s)" in out

@@ -103,11 +103,8 @@ def test_exercises_ch06_accept_the_solutions_and_reject_wrong_answers(capsys):
     from tasnet_edu.exercises import ch06
 
     ch06.check_gated_code(ch06._solution_gated_code)
-    ch06.check_latency_ms(ch06._solution_latency_ms)
-    assert capsys.readouterr().out.count("Correct") == 2
+    assert capsys.readouterr().out.count("Correct") == 1
     with pytest.raises(AssertionError, match="L2 norm"):  # forgot the normalisation
         ch06.check_gated_code(lambda x, U, V: torch.relu(U @ x) * torch.sigmoid(V @ x))
     with pytest.raises(AssertionError, match="shape"):
         ch06.check_gated_code(lambda x, U, V: torch.zeros(3))
-    with pytest.raises(AssertionError, match="ms"):  # seconds instead of milliseconds
-        ch06.check_latency_ms(lambda L, sr: L / sr)

@@ -1,14 +1,15 @@
 """Exercises of chapter 05 (learned encoder vs STFT).
 
 1. ``check_code_ratio_mask(fn)``: write the oracle ratio mask that works in any basis.
-2. ``check_bin_frequency(fn)``: the centre frequency in Hz of an STFT channel, from its DFT bin.
+2. ``check_overlap_add(fn)``: rebuild a waveform from frames hopping by ``hop`` — what every decoder does.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from tasnet_edu.encoders import STFTEncoder, code_ratio_masks, filter_responses
+from tasnet_edu.encoders import LearnedDecoder, code_ratio_masks
 
 
 # --- 1. the oracle ratio mask in any basis ------------------------------------------------------------
@@ -35,25 +36,39 @@ def check_code_ratio_mask(fn) -> None:
     print("Correct: the masks lie in [0, 1] and share out each coefficient of the mixture among the sources.")
 
 
-# --- 2. which frequency does an STFT channel hold? ----------------------------------------------------
-def _solution_bin_frequency(k: int, L: int, sample_rate: int) -> float:
-    """Bin k of an L-point DFT is centred on k · sample_rate / L Hz."""
-    return k * sample_rate / L
+# --- 2. overlap-add ------------------------------------------------------------------------------------
+def _solution_overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """Frame k ``(L,)`` added into the output at samples k·hop … k·hop + L − 1."""
+    n_frames, L = frames.shape
+    out = frames.new_zeros((n_frames - 1) * hop + L)
+    for k in range(n_frames):
+        out[k * hop : k * hop + L] += frames[k]
+    return out
 
 
-def check_bin_frequency(fn) -> None:
-    """``fn(k, L, sample_rate) -> Hz``: centre frequency of DFT bin k for a window of L samples."""
-    for L, sample_rate in ((16, 8000), (40, 8000), (64, 16000)):
-        enc = STFTEncoder(L)
-        freqs, db, order = filter_responses(enc.weight, sample_rate, n_fft=L * 64)
-        peaks = freqs[db.argmax(dim=-1)]
-        for row in (1, L // 3, L - 2):
-            k = int(enc.bins[row])
-            got = float(fn(k, L, sample_rate))
-            assert abs(got - float(peaks[row])) < sample_rate / L / 2, (
-                f"for k={k}, L={L}, sample_rate={sample_rate} the STFT channel peaks near "
-                f"{float(peaks[row]):.0f} Hz, you gave {got:.0f} Hz. "
-                "Hint: the L bins are spaced sample_rate / L apart, from 0 Hz."
-            )
-    print("Correct: an L-sample window resolves frequency in steps of sample_rate / L "
-          "(200 Hz for 5 ms at 8 kHz), which is why short STFT windows blur harmonics.")
+def check_overlap_add(fn) -> None:
+    """``fn(frames (n_frames, L), hop) -> signal ((n_frames − 1)·hop + L,)``: each frame added at its place,
+    overlapping parts summed. Then the check shows that a learned decoder is exactly this: its transposed
+    convolution is overlap-add of the basis signals weighted by the codes."""
+    g = torch.Generator().manual_seed(2)
+    for n_frames, L, hop in ((5, 8, 4), (7, 16, 8), (4, 10, 10), (6, 12, 3)):
+        frames = torch.randn(n_frames, L, generator=g, dtype=torch.float64)
+        expected = _solution_overlap_add(frames, hop)
+        got = torch.as_tensor(fn(frames.clone(), hop), dtype=torch.float64).reshape(-1)
+        assert got.shape == expected.shape, (
+            f"{n_frames} frames of {L} hopping by {hop} cover (n_frames − 1)·hop + L = {len(expected)} "
+            f"samples, got {len(got)}. Hint: the last frame starts at (n_frames − 1)·hop.")
+        assert torch.allclose(got, expected), (
+            "the values differ. Hint: where frames overlap their samples are ADDED (+=), not overwritten; "
+            "frame k starts at sample k·hop.")
+    decoder = LearnedDecoder(6, 16).double()
+    codes = torch.randn(1, 6, 9, generator=g, dtype=torch.float64)
+    basis = decoder.deconv.weight[:, 0].detach()                              # (N, L): one signal per code
+    with torch.no_grad():
+        decoded = decoder(codes)[0]
+    by_hand = torch.as_tensor(fn(codes[0].T @ basis, decoder.stride), dtype=torch.float64)
+    assert torch.allclose(decoded.reshape(-1), by_hand.reshape(-1), atol=1e-10), (
+        "your overlap-add of codes.T @ basis differs from LearnedDecoder: check the frames' hop.")
+    assert torch.allclose(F.conv_transpose1d(codes, basis[:, None], stride=decoder.stride)[0, 0], by_hand)
+    print("Correct: and the learned decoder of this chapter is nothing else — each frame is the codes times "
+          "the N basis signals (codes.T @ basis), overlap-added at the hop (checked equal to the decoder).")

@@ -1,7 +1,8 @@
 """Exercises of chapter 06 (TasNet).
 
 1. ``check_gated_code(fn)``: code one segment the way TasNet's encoder does.
-2. ``check_latency_ms(fn)``: the minimum latency of a frame-based separator with a window of L samples.
+
+(The latency of a window is chapter 01's exercise 2; it is not asked again here.)
 """
 
 from __future__ import annotations
@@ -34,20 +35,3 @@ def check_gated_code(fn) -> None:
         )
     print("Correct: non-negative codes, independent of the segment's loudness.")
 
-
-# --- 2. latency of a window ----------------------------------------------------------------------------
-def _solution_latency_ms(L: int, sample_rate: int) -> float:
-    """A frame can be processed only once all its L samples have arrived: L / sample_rate seconds."""
-    return 1000.0 * L / sample_rate
-
-
-def check_latency_ms(fn) -> None:
-    """``fn(L, sample_rate) -> ms``: the minimum algorithmic latency of a causal model with window L."""
-    for L, sample_rate in ((40, 8000), (256, 8000), (16, 8000), (512, 16000)):
-        expected = _solution_latency_ms(L, sample_rate)
-        got = float(fn(L, sample_rate))
-        assert abs(got - expected) < 1e-6, (
-            f"L={L}, sample_rate={sample_rate}: got {got} ms. Hint: the first output sample of a frame "
-            "needs the whole frame, L samples, which take L / sample_rate seconds to arrive; answer in ms."
-        )
-    print("Correct: 5 ms for TasNet's 40-sample window at 8 kHz, 32 ms for a 256-sample STFT window.")

@@ -2,13 +2,16 @@
 
 1. ``check_receptive_field(fn)``: the receptive field of a TCN, in frames, from P, X and R.
 2. ``check_cumulative_layer_norm(fn)``: cLN without gain and bias, from its definition.
+3. ``check_global_layer_norm(fn)``: gLN without gain and bias: one mean and variance per utterance.
+4. ``check_causal_depthwise_conv(fn)``: a dilated depthwise convolution padded so it sees no future frame.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from tasnet_edu.tcn import CumulativeLayerNorm, receptive_field
+from tasnet_edu.tcn import CumulativeLayerNorm, GlobalLayerNorm, depthwise_conv, receptive_field
 
 
 # --- 1. receptive field ---------------------------------------------------------------------------------
@@ -57,3 +60,72 @@ def check_cumulative_layer_norm(fn) -> None:
         "and frames 0…k together, i.e. over channels·(k+1) numbers."
     )
     print("Correct: cLN normalises each frame with statistics of the past only, so it can run in real time.")
+
+
+# --- 3. global layer norm -------------------------------------------------------------------------------
+def _solution_global_layer_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """gLN of ``x (batch, channels, frames)``: one mean and variance per example, over channels and frames."""
+    mean = x.mean(dim=(1, 2), keepdim=True)
+    var = (x - mean).square().mean(dim=(1, 2), keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps)
+
+
+def check_global_layer_norm(fn) -> None:
+    """``fn(x (batch, channels, frames)) -> same shape``: gLN with gain 1 and bias 0."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 5, 40, generator=g, dtype=torch.float64) * torch.linspace(0.5, 3, 5)[:, None] + 1
+    expected = GlobalLayerNorm(5).double()(x).detach()
+    got = torch.as_tensor(fn(x), dtype=torch.float64)
+    assert got.shape == expected.shape, f"keep the shape {tuple(x.shape)}, got {tuple(got.shape)}"
+    louder = x.clone()
+    louder[1] *= 10
+    assert torch.allclose(torch.as_tensor(fn(louder), dtype=torch.float64)[0], got[0], atol=1e-6), (
+        "making example 1 louder changed example 0: the statistics are per example, never over the batch. "
+        "Hint: reduce over dims (1, 2) only, with keepdim=True."
+    )
+    mistake = ""
+    if got.mean(-1).abs().max() < 1e-6:
+        mistake = " Yours centres each channel on its own (statistics over frames only)."
+    elif got.mean(1).abs().max() < 1e-6:
+        mistake = " Yours normalises each frame on its own (over channels only, like nn.LayerNorm)."
+    assert torch.allclose(got, expected, atol=1e-5), (
+        "the values differ from gLN. Hint: gLN takes ONE mean and ONE variance per utterance, over all "
+        "channels and all frames together." + mistake
+    )
+    print("Correct: gLN keeps the relative level of channels and frames; it needs the whole utterance first.")
+
+
+# --- 4. causal dilated depthwise convolution ------------------------------------------------------------
+def _solution_causal_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
+    """Pad (P−1)·d zeros on the left only, then one P-tap filter per channel (``groups=channels``)."""
+    P = weight.shape[-1]
+    return F.conv1d(F.pad(x, ((P - 1) * dilation, 0)), weight, dilation=dilation, groups=x.shape[1])
+
+
+def check_causal_depthwise_conv(fn) -> None:
+    """``fn(x (batch, H, frames), weight (H, 1, P), dilation) -> (batch, H, frames)``: each channel convolved
+    with its own P-tap filter whose taps are ``dilation`` frames apart, output frame t using input frames
+    t, t − d, …, t − (P−1)·d only (no bias)."""
+    g = torch.Generator().manual_seed(4)
+    for H, P, dilation in ((6, 3, 1), (6, 3, 4), (4, 2, 8), (3, 5, 2)):
+        x = torch.randn(2, H, 50, generator=g, dtype=torch.float64)
+        weight = torch.randn(H, 1, P, generator=g, dtype=torch.float64)
+        expected = depthwise_conv(x, weight, torch.zeros(H, dtype=torch.float64), dilation, causal=True)
+        got = torch.as_tensor(fn(x, weight, dilation), dtype=torch.float64)
+        assert got.shape == x.shape, (
+            f"H={H}, P={P}, d={dilation}: keep {x.shape[-1]} frames, got shape {tuple(got.shape)}. Hint: a "
+            "kernel spanning (P−1)·d + 1 frames needs (P−1)·d padded frames to keep the length."
+        )
+        future = x.clone()
+        future[..., 30:] = 0
+        got_future = torch.as_tensor(fn(future, weight, dilation), dtype=torch.float64)
+        assert torch.allclose(got[..., :30], got_future[..., :30]), (
+            f"P={P}, d={dilation}: changing frames 30… changed your output before frame 30, so it looks "
+            "ahead. Hint: put all (P−1)·d padding frames on the LEFT (F.pad(x, ((P − 1) * d, 0)))."
+        )
+        assert torch.allclose(got, expected, atol=1e-8), (
+            f"P={P}, d={dilation}: causal, but the values differ. Hint: groups=H gives each channel its own "
+            "filter, and dilation=d spaces the taps d frames apart."
+        )
+    print("Correct: with (P−1)·d frames of left padding the block sees only the past — its latency stays "
+          "one encoder window however deep the TCN.")

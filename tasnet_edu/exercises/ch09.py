@@ -1,14 +1,15 @@
 """Exercises of chapter 09 (training on a CPU).
 
 1. ``check_fixed_order_loss(fn)``: the loss without PIT — estimate k scored against reference k.
-2. ``check_two_speaker_upit(fn)``: utterance-level PIT for two speakers, by trying both orders.
+
+(Choosing the permutation, per frame or per utterance, is chapter 03's exercise 3.)
 """
 
 from __future__ import annotations
 
 import torch
 
-from tasnet_edu.metrics import pit_si_snr, si_snr
+from tasnet_edu.metrics import si_snr
 from tasnet_edu.train import fixed_order_si_snr
 
 
@@ -43,18 +44,3 @@ def check_fixed_order_loss(fn) -> None:
                 "(shape (batch, 2)); a loss is minimised, so return minus their mean.")
     print("Correct: this loss punishes a good separation that comes out in the other order.")
 
-
-# --- 2. two-speaker uPIT by hand -----------------------------------------------------------------------
-def _solution_two_speaker_upit(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    same = si_snr(est, ref).mean(-1)
-    swapped = si_snr(est.flip(1), ref).mean(-1)
-    return -torch.maximum(same, swapped).mean()
-
-
-def check_two_speaker_upit(fn) -> None:
-    """``fn(est (batch, 2, time), ref (batch, 2, time)) -> scalar``: for each utterance take the better of
-    the two assignments (as given, or with the two estimates swapped: ``est.flip(1)``), then return minus
-    the mean over the batch. It must equal ``tasnet_edu.metrics.pit_si_snr(est, ref)[0]``."""
-    _check_loss(fn, lambda e, r: pit_si_snr(e, r)[0], "per utterance, average SI-SNR over the two "
-                "sources for each order (shape (batch,)), keep the larger (torch.maximum), then −mean.")
-    print("Correct: the order is chosen once per utterance (utterance-level PIT), never per frame.")
