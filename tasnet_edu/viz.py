@@ -2,7 +2,9 @@
 
 The same colour stands for the same speaker in every chapter (``speaker_color``); time axes are in seconds,
 frequency axes in Hz; titles say what to notice. Every player in a comparison shares one peak scale, so a
-quiet estimate sounds quiet (``IPython.display.Audio(..., normalize=False)``).
+quiet estimate sounds quiet (``IPython.display.Audio(..., normalize=False)``). Block diagrams
+(``draw_conv_tasnet``, ``draw_conv_block``, ``draw_tasnet``, ``draw_si_snr_geometry``) are drawn with
+matplotlib patches from a model or its config, so they show the shapes the code builds.
 """
 
 from __future__ import annotations
