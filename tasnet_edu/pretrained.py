@@ -18,14 +18,17 @@ from tasnet_edu.errors import CourseError
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
-#: Models the course ships: name → file under ``tasnet_edu/resources/``, each trained on the course's
-#: generated mixtures (``data/course-train``) and written there by ``export``. ``course-small``: a non-causal
-#: Conv-TasNet (preset ``course-small`` of ``tasnet_edu.train``); ``course-small-causal``: the same network
-#: with cLN and left padding only (preset ``course-small-causal``); ``deep-clustering``: a BLSTM deep
-#: clustering model (``scripts/train_deep_clustering.py``). README.md ("The shipped models") gives the time
-#: each took and its scores.
+#: Models the course ships: name → file under ``tasnet_edu/resources/``, written there by ``export``.
+#: ``course-small-espeak``: a non-causal Conv-TasNet (preset ``course-small`` of ``tasnet_edu.train``) trained
+#: on the course's espeak voices only (``data/course-train``); ``course-small``: that model gone on with
+#: recordings of people mixed in (``data/mixed``, chosen on held-out real speakers, ``data/real``), the
+#: default of ``tasnet-edu separate``; ``course-small-causal``: the same network with cLN and left padding
+#: only (preset ``course-small-causal``); ``deep-clustering``: a BLSTM deep clustering model
+#: (``scripts/train_deep_clustering.py``). README.md ("The shipped models") gives the time each took and its
+#: scores.
 SHIPPED = {
     "course-small": "course-small.pt",
+    "course-small-espeak": "course-small-espeak.pt",
     "course-small-causal": "course-small-causal.pt",
     "deep-clustering": "deep-clustering.pt",
 }
@@ -37,17 +40,31 @@ SHIPPED = {
 #: learning rate (``--lr``); its epoch 49 went on at half that rate (``--lr`` again), its epoch 53 at that
 #: same rate, and epoch 64 of that last run ships.
 MAKE_DATA = "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200"
+#: Recordings of people (``tasnet_edu.data.natural``): the Debian packages, a set of held-out real speakers
+#: (validation ``cv/`` and test ``tt/``), and training mixtures where each talker is a person or an espeak
+#: voice with equal odds.
+MAKE_NATURAL = (
+    "tasnet-edu fetch-speech --cache data/natural-cache",
+    "tasnet-edu make-data --out data/real --n-valid 150 --n-test 150 --speech natural "
+    "--natural-cache data/natural-cache --seed 1",
+    "tasnet-edu make-data --out data/mixed --n-train 6000 --speech all --natural-cache data/natural-cache "
+    "--seed 2",
+)
+ESPEAK_ONLY = (MAKE_DATA, "tasnet-edu train --preset course-small --data data/course-train "
+                          "--out runs/course-small",
+               "tasnet-edu train --init runs/course-small/best.pt --epochs 42 --data data/course-train "
+               "--out runs/course-small-2",
+               "tasnet-edu train --init runs/course-small-2/best.pt --lr 2.5e-4 --epochs 49 "
+               "--data data/course-train --out runs/course-small-3",
+               "tasnet-edu train --init runs/course-small-3/best.pt --lr 1.25e-4 --epochs 54 "
+               "--data data/course-train --out runs/course-small-4",
+               "tasnet-edu train --init runs/course-small-4/best.pt --epochs 64 "
+               "--data data/course-train --out runs/course-small-5")
 RECIPES = {
-    "course-small": (MAKE_DATA, "tasnet-edu train --preset course-small --data data/course-train "
-                                "--out runs/course-small",
-                     "tasnet-edu train --init runs/course-small/best.pt --epochs 42 --data data/course-train "
-                     "--out runs/course-small-2",
-                     "tasnet-edu train --init runs/course-small-2/best.pt --lr 2.5e-4 --epochs 49 "
-                     "--data data/course-train --out runs/course-small-3",
-                     "tasnet-edu train --init runs/course-small-3/best.pt --lr 1.25e-4 --epochs 54 "
-                     "--data data/course-train --out runs/course-small-4",
-                     "tasnet-edu train --init runs/course-small-4/best.pt --epochs 64 "
-                     "--data data/course-train --out runs/course-small-5"),
+    "course-small-espeak": ESPEAK_ONLY,
+    "course-small": (*ESPEAK_ONLY, *MAKE_NATURAL,
+                     "tasnet-edu train --init runs/course-small-5/best.pt --lr 5e-4 --level active "
+                     "--data data/mixed --valid-data data/real --epochs 100 --out runs/real-1"),
     "course-small-causal": (MAKE_DATA, "tasnet-edu train --preset course-small-causal "
                                        "--data data/course-train --out runs/course-small-causal"),
     "deep-clustering": (MAKE_DATA, "python scripts/train_deep_clustering.py --data data/course-train "
