@@ -11,7 +11,7 @@ NBVAL_TIMEOUT ?= 600
 # cores from the work (seen here: a 2-thread training step 5-17x slower under load).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: lab test lint unit notebooks browser e2e clean
+.PHONY: lab test lint unit notebooks browser e2e clean natural-data
 
 # Create the venv, install the CPU torch only when the venv has none (Colab-style: never replace a torch),
 # then the package with its dev extra. Re-runs when pyproject.toml changes.
@@ -47,6 +47,16 @@ e2e: $(STAMP)
 	$(VENV)/bin/pytest -q tests/e2e
 
 test: lint unit notebooks
+
+# Recordings of people from Debian packages (no root), then held-out real mixtures (data/real: cv/ tt/) and
+# training mixtures where each talker is a person or an espeak voice (data/mixed: tr/). See README, Data.
+NATURAL_CACHE ?= data/natural-cache
+natural-data: $(STAMP)
+	$(VENV)/bin/tasnet-edu fetch-speech --cache $(NATURAL_CACHE)
+	$(VENV)/bin/tasnet-edu make-data --out data/real --n-valid 150 --n-test 150 --speech natural \
+		--natural-cache $(NATURAL_CACHE) --seed 1
+	$(VENV)/bin/tasnet-edu make-data --out data/mixed --n-train 6000 --speech all \
+		--natural-cache $(NATURAL_CACHE) --seed 2
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache
