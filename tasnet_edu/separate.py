@@ -14,6 +14,11 @@ input's own sample rate. The steps, each a function below:
 ``--shifts K`` wraps the model in ``ShiftAverage``: K passes over the input delayed by parts of one encoder
 hop, averaged — a better separation for K times the compute (chapter 11 measures both).
 
+``--stream-chunk-ms MS`` separates through the real-time path instead (``stream_waveform``): a causal model
+gets the file MS milliseconds at a time, as it would get a live input, and the result equals the model run
+on the whole file at once (what the offline path gives for a file within one chunk); a non-causal
+checkpoint is refused.
+
 A bad input (missing, not audio, empty, shorter than one frame, NaN/Inf samples) is reported on one line
 naming the file; the other inputs of the same call are still separated, and the exit status is non-zero.
 """
@@ -214,10 +219,7 @@ def separate_waveform(
         >>> est = separate_waveform(mix, model, chunk_seconds=4, overlap_seconds=1)  # doctest: +SKIP
     """
     sample_rate = sample_rate or model_sample_rate(model)
-    wav = as_tensor(wav)
-    if wav.dim() != 1:
-        raise CourseError(f"{name}: expected a mono waveform shaped (time,), got shape {tuple(wav.shape)}")
-    check_finite(wav, name)
+    wav = _mono(wav, name)
     check_long_enough(wav.numel(), sample_rate, model, name)
     frame = frame_length(model)
     chunk, overlap = round(chunk_seconds * sample_rate), round(overlap_seconds * sample_rate)
@@ -245,6 +247,51 @@ def separate_waveform(
         weight[start:end] += w
         previous = est
     return total / weight
+
+
+def _mono(wav, name: str) -> torch.Tensor:
+    """``wav`` as a float tensor, or a ``CourseError`` naming ``name`` unless it is ``(time,)`` and finite."""
+    wav = as_tensor(wav)
+    if wav.dim() != 1:
+        raise CourseError(f"{name}: expected a mono waveform shaped (time,), got shape {tuple(wav.shape)}")
+    check_finite(wav, name)
+    return wav
+
+
+def stream_chunk_samples(chunk_ms: float, sample_rate: int) -> int:
+    """Samples in a streaming chunk of ``chunk_ms`` milliseconds at ``sample_rate`` Hz; at least one."""
+    samples = round(chunk_ms * sample_rate / 1000) if math.isfinite(chunk_ms) else 0
+    if samples < 1:
+        raise CourseError(f"a streaming chunk must hold at least one sample ({1000 / sample_rate:g} ms at "
+                          f"{sample_rate} Hz); got {chunk_ms:g} ms")
+    return samples
+
+
+def stream_waveform(wav, model: torch.nn.Module, *, chunk: int, progress: bool = False,
+                    name: str = "input") -> torch.Tensor:
+    """Separate a mono waveform as a stream: ``chunk`` samples per ``StreamingSeparator.push``, then flush.
+
+    The model sees the signal as a live input would arrive, and the concatenated stream equals the model on
+    the whole signal. Afterwards each source gets the one gain that makes the sources add up to the mixture
+    (``fit_to_mixture``, as ``separate_waveform`` fits per chunk; SI-SNR training leaves gain and sign free):
+    the one step that reads the whole file, which a live system would fix in advance.
+
+    Args:
+        wav: ``(time,)`` at the model's rate; model: a causal cLN ``ConvTasNet`` (else ``CourseError``);
+        chunk: samples per push (any number ≥ 1; need not be a multiple of the encoder hop);
+        progress: a tqdm bar over the chunks; name: how errors and the bar refer to the input.
+
+    Returns:
+        ``(n_src, time)`` float32 tensor on the CPU.
+    """
+    from tasnet_edu.streaming import StreamingSeparator  # here: tasnet_edu.models imports this module
+
+    wav = _mono(wav, name)
+    stream = StreamingSeparator(model)
+    starts = range(0, wav.numel(), chunk)
+    parts = [stream.push(wav[start:start + chunk]) for start in tqdm(starts, desc=name, unit="chunk",
+                                                                      disable=not progress)]
+    return fit_to_mixture(torch.cat([*parts, stream.flush()], dim=-1).float().cpu(), wav)
 
 
 def fit_peak(sources: np.ndarray, name: str) -> np.ndarray:
@@ -277,11 +324,14 @@ def separate_file(
     chunk_seconds: float = CHUNK_SECONDS,
     overlap_seconds: float = OVERLAP_SECONDS,
     progress: bool = False,
+    stream_chunk_ms: float | None = None,
 ) -> list[Path]:
     """Separate one audio file and write ``OUTDIR/<stem>_s1.wav``, … at the file's own sample rate.
 
     Any rate (resampled to the model's and back), any channel count (averaged to mono with a warning),
     integer or float samples. Estimates that would clip are scaled together, with a warning.
+    ``stream_chunk_ms`` streams the file through a causal model in chunks of that many milliseconds
+    (``stream_waveform``) instead of separating it in overlapping pieces (``separate_waveform``).
 
     Returns:
         the written paths, one per source.
@@ -294,10 +344,13 @@ def separate_file(
     wav, sr = audio.load(path)
     check_long_enough(wav.shape[0], sr, model, str(path))
     rate = model_sample_rate(model)
-    est = separate_waveform(
-        audio.resample(wav, sr, rate), model, sample_rate=rate, chunk_seconds=chunk_seconds,
-        overlap_seconds=overlap_seconds, progress=progress, name=str(path),
-    )
+    at_rate = audio.resample(wav, sr, rate)
+    if stream_chunk_ms is None:
+        est = separate_waveform(at_rate, model, sample_rate=rate, chunk_seconds=chunk_seconds,
+                                overlap_seconds=overlap_seconds, progress=progress, name=str(path))
+    else:
+        est = stream_waveform(at_rate, model, chunk=stream_chunk_samples(stream_chunk_ms, rate),
+                              progress=progress, name=str(path))
     # Resampling back can lengthen or shorten by a sample; the outputs match the input sample for sample
     # (a padded copy only when needed: 100 MB per source for 10 minutes at 44.1 kHz).
     sources = audio.resample(est.numpy(), rate, sr)[:, : wav.shape[0]]
@@ -338,6 +391,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="average this many passes over the input delayed by parts of one encoder hop "
                              "(ShiftAverage): better separation for that many times the compute "
                              "(default %(default)s)")
+    parser.add_argument("--stream-chunk-ms", type=float, default=None, metavar="MS",
+                        help="separate through the real-time path: a causal model (e.g. course-small-causal) "
+                             "gets the audio MS milliseconds at a time, as a live input would arrive, and "
+                             "gives what the model gives on the whole file at once; --chunk-seconds and "
+                             "--overlap-seconds do not apply")
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -346,10 +404,17 @@ def run_cli(args: argparse.Namespace) -> int:
     Returns 1 when any input failed, else 0.
     """
     from tasnet_edu import pretrained  # imported here so `tasnet-edu --help` stays fast
+    from tasnet_edu.streaming import check_streamable
 
     out_dir = prepare_out_dir(args.out)
     model = pretrained.load(args.checkpoint, device=args.device)
-    if args.shifts != 1:
+    if args.stream_chunk_ms is not None:  # refused once, before any file, when it cannot stream
+        if args.shifts != 1:
+            raise CourseError("--shifts averages passes over the whole input, which a stream does not have; "
+                              "use --shifts or --stream-chunk-ms, not both")
+        check_streamable(model)
+        stream_chunk_samples(args.stream_chunk_ms, model_sample_rate(model))
+    elif args.shifts != 1:
         model = ShiftAverage(model, args.shifts)
     failed, first_with_stem = 0, {}
     for path in args.inputs:
@@ -362,7 +427,7 @@ def run_cli(args: argparse.Namespace) -> int:
                     raise CourseError(f"{path}: outputs would overwrite those of {owner} (same file name)")
                 written = separate_file(
                     path, model, out_dir, chunk_seconds=args.chunk_seconds,
-                    overlap_seconds=args.overlap_seconds, progress=True,
+                    overlap_seconds=args.overlap_seconds, progress=True, stream_chunk_ms=args.stream_chunk_ms,
                 )
                 outcome, stream = f"{path} → " + ", ".join(str(p) for p in written), sys.stdout
             except CourseError as err:

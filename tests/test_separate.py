@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from test_streaming import one_thread  # noqa: F401 (a fixture, for the tests that stream)
 from torch import nn
 
 from tasnet_edu import cli, pretrained, separate
 from tasnet_edu.cli import main
+from tasnet_edu.data import load_sample_mixture
 from tasnet_edu.errors import CourseError
 
 RATE = 8000
@@ -181,13 +183,28 @@ def bad_inputs(folder) -> dict[str, str]:
     }
 
 
-def test_cli_reports_each_bad_input_and_still_separates_the_good_ones(tmp_path, gains_model, capsys):
+def causal_tiny() -> nn.Module:
+    """A tiny causal Conv-TasNet with random weights (fixed seed), as `pretrained.load` returns models."""
+    from tasnet_edu.models import ConvTasNet
+
+    torch.manual_seed(0)
+    model = ConvTasNet.tiny(X=3, R=1, causal=True, norm="cLN").eval()
+    model.sample_rate = RATE
+    return model
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("stream_args", [[], ["--stream-chunk-ms", "8"]], ids=["offline", "streamed"])
+def test_cli_reports_each_bad_input_and_still_separates_the_good_ones(tmp_path, gains_model, capsys,
+                                                                     monkeypatch, stream_args):
+    if stream_args:  # the stand-in separator cannot stream: a causal Conv-TasNet instead
+        monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": causal_tiny())
     expected = bad_inputs(tmp_path)
     sf.write(tmp_path / "good.wav", tone(1.0, 16000), 16000)
     sf.write(tmp_path / "also_good.wav", tone(1.0, RATE), RATE)
     names = ["missing.wav", "good.wav", *list(expected)[1:], "also_good.wav"]
 
-    code = main(["separate", *(str(tmp_path / n) for n in names), "-o", str(tmp_path / "out")])
+    code = main(["separate", *(str(tmp_path / n) for n in names), "-o", str(tmp_path / "out"), *stream_args])
 
     err = capsys.readouterr().err.splitlines()
     assert code == 1
@@ -349,3 +366,63 @@ def test_cli_shifts(tmp_path, separate_only, capsys):
     assert one.shape == four.shape and not np.allclose(one, four)
     assert main([*args, "-o", str(tmp_path / "bad"), "--shifts", "0"]) == 1
     assert "shifts must be between 1 and the model's hop (8 samples), got 0" in capsys.readouterr().err
+
+
+# --- streaming: --stream-chunk-ms ---------------------------------------------------------------------------
+
+@pytest.mark.usefixtures("one_thread")
+def test_cli_stream_writes_what_offline_separation_writes(tmp_path, separate_only, capsys):
+    """A causal checkpoint, a 1.5 s mixture fed 2.5 ms (20 samples, 2.5 hops) at a time: the same files as
+    the offline path (one chunk: the file is shorter than --chunk-seconds), and as the model on the file."""
+    from test_pretrained import write_checkpoint
+
+    checkpoint = write_checkpoint(tmp_path / "causal.pt", causal_tiny())
+    mix = load_sample_mixture(0)[0][:12000]
+    sf.write(tmp_path / "talk.wav", mix.numpy(), RATE, subtype="FLOAT")
+    args = ["separate", str(tmp_path / "talk.wav"), "--checkpoint", str(checkpoint)]
+
+    for out, extra in (("offline", []), ("stream", ["--stream-chunk-ms", "2.5"])):
+        assert main([*args, "-o", str(tmp_path / out), *extra]) == 0, capsys.readouterr().err
+
+    with torch.inference_mode():
+        expected = separate.fit_to_mixture(pretrained.load(checkpoint)(mix[None])[0], mix).numpy()
+    for k in (1, 2):
+        offline, streamed = (sf.read(tmp_path / d / f"talk_s{k}.wav", dtype="float32")[0]
+                             for d in ("offline", "stream"))
+        assert np.abs(streamed - offline).max() <= 1e-4
+        assert np.abs(streamed - expected[k - 1]).max() <= 1e-4  # 16-bit files: within 1.5e-5 of it
+
+
+def test_cli_stream_refuses_a_non_causal_checkpoint_in_one_line(tmp_path, separate_only, capsys):
+    from test_pretrained import write_checkpoint
+
+    from tasnet_edu.models import ConvTasNet
+
+    checkpoint = write_checkpoint(tmp_path / "tiny.pt", ConvTasNet.tiny(X=2, R=1))
+    for name in ("a.wav", "b.wav"):
+        sf.write(tmp_path / name, tone(0.5, RATE), RATE)
+    code = main(["separate", str(tmp_path / "a.wav"), str(tmp_path / "b.wav"), "-o", str(tmp_path / "out"),
+                 "--checkpoint", str(checkpoint), "--stream-chunk-ms", "4"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith("tasnet-edu separate: error: streaming needs a causal Conv-TasNet")
+    assert "into the future" in err[0] and "gLN" in err[0]
+    assert not any((tmp_path / "out").iterdir())
+
+
+ONE_SAMPLE = "a streaming chunk must hold at least one sample (0.125 ms at 8000 Hz)"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--stream-chunk-ms", "0"], f"{ONE_SAMPLE}; got 0 ms"),
+    (["--stream-chunk-ms", "0.05"], f"{ONE_SAMPLE}; got 0.05 ms"),
+    (["--stream-chunk-ms", "-3"], f"{ONE_SAMPLE}; got -3 ms"),
+    (["--stream-chunk-ms", "nan"], f"{ONE_SAMPLE}; got nan ms"),
+    (["--stream-chunk-ms", "4", "--shifts", "2"], "use --shifts or --stream-chunk-ms, not both"),
+])
+def test_cli_stream_bad_settings_in_one_line(tmp_path, separate_only, monkeypatch, capsys, args, message):
+    monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": causal_tiny())
+    sf.write(tmp_path / "a.wav", tone(0.5, RATE), RATE)
+    assert main(["separate", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out"), *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
