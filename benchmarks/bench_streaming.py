@@ -154,8 +154,9 @@ def main(argv=None) -> int:
                         help="chunk lengths in milliseconds")
     args = parser.parse_args(argv)
     if args.seconds * 1000 < (WARMUP_PUSHES + 1) * max(args.chunks_ms):
-        parser.error(f"--seconds {args.seconds:g} is too short: each row needs {WARMUP_PUSHES} warm-up chunks "
-                     f"and one more, {(WARMUP_PUSHES + 1) * max(args.chunks_ms) / 1000:g} s of the longest")
+        needed = (WARMUP_PUSHES + 1) * max(args.chunks_ms) / 1000
+        parser.error(f"--seconds {args.seconds:g} is too short: a row needs {WARMUP_PUSHES} warm-up chunks "
+                     f"and one more ({needed:g} s of the longest)")
     signal = load_sample_mixture(0)[0][: round(args.seconds * SAMPLE_RATE)]
     named = models()
     print(f"torch {torch.__version__}, {os.cpu_count()} CPU(s), OMP_WAIT_POLICY="
