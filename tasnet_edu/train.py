@@ -12,7 +12,9 @@ which is the same loop without files). Checkpoints: ``save_checkpoint`` / ``load
 
 Mixed precision: on GPUs with bf16 support the forward pass runs under bf16 autocast; the SI-SNR loss is
 always computed in float32 (``tasnet_edu.metrics`` turns autocast off for it). fp16 is never used: its
-5 decimal digits cannot hold the small error energies a 20 dB SI-SNR is made of.
+largest number is 65504, so the sums of squares over a 4 s segment overflow (and the squares of quiet
+samples fall below its smallest normal number); ŝ − s_target cancels most of its ≈ 3.3 significant digits
+at high SI-SNR; and it would need loss scaling. bf16 has float32's range.
 
 Several GPUs or machines: launch the same command under ``torchrun --nproc_per_node=K -m tasnet_edu.cli
 train …``; every process then trains on its share of each epoch (DistributedSampler) and
@@ -90,11 +92,11 @@ class TrainConfig:
 TINY_MODEL = dict(N=64, L=16, B=32, H=64, Sc=32, P=3, X=7, R=2)
 
 #: Named configurations. ``cpu-tiny``: a 0.1 M-parameter model, minutes on 2 CPU cores, for the course's
-#: generated data. ``colab-t4``: a 1.6 M-parameter model (half the paper's width, two repeats) that fits a
+#: generated data. ``colab-t4``: a 1.6 M-parameter model (the paper's N and H halved, two repeats) that fits a
 #: free Colab T4 session (16 GB, a few hours) with 4 s segments. ``paper``: the paper's model and recipe.
 #: We found no batch size in the paper's training section; 4 segments of 4 s per process is our choice.
 #: ``course-small``: the shipped model's first 14 epochs (``tasnet_edu.pretrained.RECIPES`` goes on), sized
-#: for two CPU cores: L = 32 (a 4 ms window, half the paper's frame rate) and half the paper's width, two
+#: for two CPU cores: L = 32 (a 4 ms window, half the paper's frame rate), the paper's N and H halved, two
 #: repeats; 2 s crops, dynamic mixing of the course's training voices. ``course-small-causal``: the same
 #: network and recipe made causal (cLN, left padding only), shipped as
 #: ``pretrained.load("course-small-causal")``.
