@@ -85,6 +85,11 @@ def test_score_accepts_any_separator_and_oracles_may_look_at_the_sources(tree):
     assert all(r["si_snr"] > 60 and r["si_snri"] > 60 and r["sdri"] > 60 for r in perfect)
     halves = evaluate.score(lambda mix, _: torch.stack([mix, mix]) / 2, data, with_sdr=False, progress=False)
     assert all(abs(r["si_snri"]) < 1e-4 and math.isnan(r["sdri"]) for r in halves)  # the mixture itself
+    again = evaluate.score(lambda mix, sources: sources.flip(0), data, progress=False,
+                           mixture_sdr=evaluate.mixture_sdrs(perfect))  # the mixtures' SDR reused
+    assert [r["sdri"] for r in again] == pytest.approx([r["sdri"] for r in perfect], abs=1e-9)
+    with pytest.raises(evaluate.CourseError, match="mixture_sdr has 2 values for 3"):
+        evaluate.score(lambda mix, sources: sources, data, progress=False, mixture_sdr=[0.0, 0.0])
 
 
 def test_real_time_factor_is_positive_and_checks_its_arguments():
