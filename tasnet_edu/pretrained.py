@@ -64,7 +64,7 @@ RECIPES = {
     "course-small-espeak": ESPEAK_ONLY,
     "course-small": (*ESPEAK_ONLY, *MAKE_NATURAL,
                      "tasnet-edu train --init runs/course-small-5/best.pt --lr 5e-4 --level active "
-                     "--data data/mixed --valid-data data/real --epochs 100 --out runs/real-1"),
+                     "--data data/mixed --valid-data data/real --epochs 76 --out runs/real-1"),
     "course-small-causal": (MAKE_DATA, "tasnet-edu train --preset course-small-causal "
                                        "--data data/course-train --out runs/course-small-causal"),
     "deep-clustering": (MAKE_DATA, "python scripts/train_deep_clustering.py --data data/course-train "
