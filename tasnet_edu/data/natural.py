@@ -24,7 +24,6 @@ Reserved for judging the models and never read here: CMU ARCTIC recordings and e
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -36,6 +35,7 @@ import numpy as np
 import soundfile as sf
 
 from tasnet_edu.audio import resample
+from tasnet_edu.data.speech import stable_unit, trim_silence
 from tasnet_edu.errors import CourseError
 
 SPLITS = ("train", "valid", "test")
@@ -215,11 +215,6 @@ def _usable_speakers(recordings: list[Recording], probe: int = 5) -> set[str]:
             if any(read(r.path, SOURCES[r.source].raw_gsm) is not None for r in recs[:probe])}
 
 
-def _stable_unit(*keys) -> float:
-    digest = hashlib.sha256("/".join(map(str, keys)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def speaker_splits(recordings: list[Recording]) -> dict[str, str]:
     """``{speaker: "train" | "valid" | "test"}``, disjoint and fixed by a hash of each speaker's name.
 
@@ -235,7 +230,7 @@ def speaker_splits(recordings: list[Recording]) -> dict[str, str]:
     splits = {spk: "train" for spk in total}
     for fam in sorted(set(family.values())):
         big = sorted((s for s in total if family[s] == fam and total[s] >= MIN_HELD_OUT_S),
-                     key=lambda s: _stable_unit("natural-split", s))
+                     key=lambda s: stable_unit("natural-split", s))
         if len(big) >= 3:
             splits[big[0]] = splits[big[1]] = "valid"
             splits[big[2]] = "test"
@@ -264,18 +259,6 @@ def read(path: Path, raw_gsm: bool, sample_rate: int = 8000) -> np.ndarray | Non
     return resample(wav, sr, sample_rate)
 
 
-def trim(wav: np.ndarray, sample_rate: int, top_db: float = 35.0) -> np.ndarray:
-    """Cut leading/trailing silence: 10 ms frames more than ``top_db`` below the loudest, 30 ms margin."""
-    frame = int(0.01 * sample_rate)
-    n = len(wav) // frame
-    if n == 0:
-        return wav
-    energy = (wav[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
-    active = np.flatnonzero(energy > energy.max() * 10 ** (-top_db / 10))
-    margin = int(0.03 * sample_rate)
-    return wav[max(0, active[0] * frame - margin): min(len(wav), (active[-1] + 1) * frame + margin)]
-
-
 def utterance(recs: list[Recording], seconds: float, rng: np.random.Generator,
               sample_rate: int = 8000) -> tuple[np.ndarray, list[str]]:
     """At least ``seconds`` of one speaker: random recordings of ``recs`` trimmed and joined by short pauses.
@@ -289,7 +272,7 @@ def utterance(recs: list[Recording], seconds: float, rng: np.random.Generator,
         wav = read(rec.path, SOURCES[rec.source].raw_gsm, sample_rate)
         if wav is None:
             continue
-        wav = trim(wav, sample_rate)
+        wav = trim_silence(wav, sample_rate, top_db=35.0, margin_s=0.03)
         if pieces:
             pieces.append(np.zeros(int(rng.uniform(0.1, 0.4) * sample_rate), np.float32))
         pieces.append(wav)

@@ -83,7 +83,7 @@ class Speaker:
         return {"name": self.name, **asdict(self)}
 
 
-def _stable_unit(*keys) -> float:
+def stable_unit(*keys) -> float:
     """A number in [0, 1) fixed by ``keys`` on every machine and Python version (unlike ``hash``)."""
     digest = hashlib.sha256("/".join(map(str, keys)).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
@@ -175,7 +175,7 @@ class _Espeak:
                 for param, value in ((_RATE, speaker.rate), (_PITCH, speaker.pitch),
                                      (_RANGE, speaker.pitch_range)):
                     lib.espeak_SetParameter(param, int(value), 0)
-                self._seed_noise(lib, int(_stable_unit("noise", speaker.name, text) * 2**31))
+                self._seed_noise(lib, int(stable_unit("noise", speaker.name, text) * 2**31))
                 self._chunks = []
                 data = text.encode("utf-8")
                 lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
@@ -243,7 +243,7 @@ def variant_splits() -> dict[str, tuple[str, ...]]:
         by_gender.setdefault(gender, []).append(variant)
     splits = {s: [] for s in SPLITS}
     for names in by_gender.values():
-        names.sort(key=lambda v: _stable_unit("variant-split", v))
+        names.sort(key=lambda v: stable_unit("variant-split", v))
         n_test = max(1, round(HELD_OUT["test"] * len(names)))
         n_valid = max(1, round(HELD_OUT["valid"] * len(names)))
         splits["test"] += names[:n_test]
@@ -266,7 +266,7 @@ def sentence_splits() -> dict[str, tuple[str, ...]]:
     """``{"train"|"valid"|"test": sentences}``, disjoint and fixed by a hash of each sentence (not a seed)."""
     splits = {s: [] for s in SPLITS}
     for text in load_sentences():
-        u = _stable_unit("sentence-split", text)
+        u = stable_unit("sentence-split", text)
         held = u < HELD_OUT["test"] + HELD_OUT["valid"]
         split = "test" if u < HELD_OUT["test"] else "valid" if held else "train"
         splits[split].append(text)
@@ -275,7 +275,7 @@ def sentence_splits() -> dict[str, tuple[str, ...]]:
 
 def _speaker(variant: str, k: int) -> Speaker:
     """The ``k``-th speaker made from ``variant``: dialect, prosody and timbre drawn from a fixed stream."""
-    rng = np.random.default_rng(int(_stable_unit("speaker", variant, k) * 2**63))
+    rng = np.random.default_rng(int(stable_unit("speaker", variant, k) * 2**63))
     return Speaker(
         dialect=DIALECTS[int(rng.integers(len(DIALECTS)))],
         variant=variant,
