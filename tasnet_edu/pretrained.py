@@ -77,9 +77,14 @@ def run_dir(name: str) -> str:
     return re.search(r"--out (\S+)", RECIPES[name][-1]).group(1)
 
 
+def best_checkpoint(name: str) -> str:
+    """The checkpoint the last command of ``RECIPES[name]`` leaves as its best (what ``export`` shipped)."""
+    return f"{run_dir(name)}/best.pt"
+
+
 def train_hint(name: str) -> str:
     """How to get the shipped model ``name`` when its file is missing: where it comes from, or the recipe."""
-    best = f"{run_dir(name)}/best.pt"
+    best = best_checkpoint(name)
     return (f"it ships inside the package (a git checkout or an install with package data has it); or train "
             f"one: `{'`, then `'.join(RECIPES[name])}`, and load {best} instead (`--checkpoint {best}`)")
 
