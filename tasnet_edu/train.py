@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 import tasnet_edu
 from tasnet_edu import metrics
 from tasnet_edu.errors import CourseError
-from tasnet_edu.utils import default_device, seed_everything
+from tasnet_edu.utils import autocast, autocast_dtype, default_device, seed_everything
 
 CHECKPOINT_FORMAT = "tasnet-edu-checkpoint/1"
 CHECKPOINT_KEYS = ("format", "config", "state_dict", "optimizer", "scheduler", "epoch", "metrics", "versions")
@@ -164,13 +164,6 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
-def _autocast_dtype(device: torch.device, allowed: bool) -> torch.dtype | None:
-    """bf16 on a CUDA GPU with native bf16 (Ampere and newer); None (float32) elsewhere, e.g. on a T4."""
-    if allowed and device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
-        return torch.bfloat16
-    return None
-
-
 def versions() -> dict:
     """Versions recorded in checkpoints, to explain a checkpoint that no longer loads in a year."""
     return {"tasnet_edu": tasnet_edu.__version__, "torch": str(torch.__version__),
@@ -217,7 +210,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="max", factor=0.5, patience=config.lr_patience - 1,
             threshold=0.0, threshold_mode="abs")
-        self.autocast_dtype = _autocast_dtype(self.device, config.amp)
+        self.autocast_dtype = autocast_dtype(self.device, config.amp)
         self.epoch, self.step_in_epoch, self.step = 0, 0, 0
         self.best, self.bad_epochs = -math.inf, 0
         self.history = {"step": [], "loss": [], "valid_step": [], "valid_si_snri": [], "epochs": [],
@@ -248,8 +241,7 @@ class Trainer:
         """One optimisation step on a batch ``mix (batch, time)``, ``sources (batch, n_src, time)``."""
         self.net.train()
         mix, sources = mix.to(self.device), sources.to(self.device)
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                            enabled=self.autocast_dtype is not None):
+        with autocast(self.device, self.autocast_dtype):
             est = self.net(mix)
         if not torch.isfinite(est).all():
             self._diverged("the model output")
@@ -284,8 +276,7 @@ class Trainer:
         total = torch.zeros(2, dtype=torch.float64)
         for i in range(self.rank, n, self.world):
             mix, sources = self.valid_set[i]
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                                enabled=self.autocast_dtype is not None):
+            with autocast(self.device, self.autocast_dtype):
                 score = pit_si_snri(self.model, mix[None].to(self.device), sources[None].to(self.device))
             total += torch.tensor([float(score.sum()), 1.0], dtype=torch.float64)
         if self.world > 1:

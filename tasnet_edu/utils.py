@@ -28,6 +28,21 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def autocast_dtype(device, allowed: bool = True) -> torch.dtype | None:
+    """The course's one mixed-precision decision: bf16 on a CUDA GPU with native bf16 (Ampere and newer),
+    ``None`` (float32) elsewhere, e.g. on a T4 or a CPU, or when ``allowed`` is false. Never fp16."""
+    device = torch.device(device)
+    if allowed and device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
+        return torch.bfloat16
+    return None
+
+
+def autocast(device, dtype: torch.dtype | None):
+    """``torch.autocast`` context for ``dtype`` from ``autocast_dtype`` (``None``: a no-op, float32)."""
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
 def count_parameters(module: torch.nn.Module) -> int:
     """Number of trainable parameters of ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)

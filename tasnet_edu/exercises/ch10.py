@@ -44,7 +44,7 @@ def check_resume_step(answer) -> None:
 # --- 3. precision on a T4 ---------------------------------------------------------------------------------
 def check_precision_on_t4(answer) -> None:
     """Which dtype does ``Trainer`` run the forward pass in on a T4 GPU: ``"bf16"``, ``"fp16"`` or
-    ``"fp32"``? (``tasnet_edu.train._autocast_dtype`` decides.)"""
+    ``"fp32"``? (``tasnet_edu.utils.autocast_dtype`` decides.)"""
     assert answer in ("bf16", "fp16", "fp32"), "answer one of 'bf16', 'fp16', 'fp32'"
     assert answer != "fp16", (
         "never fp16 for SI-SNR: it holds 1000 easily (max 65504), but sums of squares over thousands of "
