@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.errors import CourseError
 from tasnet_edu.utils import check_waveform_batch
 
@@ -298,7 +299,7 @@ def oracle_code_separate(encoder: nn.Module, decoder: nn.Module, mix: torch.Tens
     return est.view(batch, n_src, -1)[..., :time]
 
 
-def filter_responses(weight: torch.Tensor, sample_rate: int = 8000, n_fft: int = 256
+def filter_responses(weight: torch.Tensor, sample_rate: int = SAMPLE_RATE, n_fft: int = 256
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Magnitude responses of N filters and their order by centre frequency.
 

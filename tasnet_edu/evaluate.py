@@ -22,9 +22,11 @@ import torch
 from scipy import stats
 from tqdm.auto import tqdm
 
-from tasnet_edu import metrics
+from tasnet_edu import SAMPLE_RATE, metrics
+from tasnet_edu.checkpoints import load_checkpoint, model_from_checkpoint
+from tasnet_edu.data import datasets
 from tasnet_edu.errors import CourseError
-from tasnet_edu.separate import ShiftAverage
+from tasnet_edu.inference import ShiftAverage
 from tasnet_edu.utils import default_device
 
 COLUMNS = ("utterance", "seconds", "si_snr", "si_snri", "sdr", "sdri")
@@ -50,8 +52,8 @@ PAPER_TABLE_IV = {
 
 
 @torch.no_grad()
-def score(separate, dataset, *, max_items: int | None = None, with_sdr: bool = True, sample_rate: int = 8000,
-          progress: bool = True, mixture_sdr=None) -> list[dict]:
+def score(separate, dataset, *, max_items: int | None = None, with_sdr: bool = True,
+          sample_rate: int = SAMPLE_RATE, progress: bool = True, mixture_sdr=None) -> list[dict]:
     """Per-utterance scores of any separator on ``dataset`` (items ``(mix (time,), sources (n_src, time))``).
 
     ``separate(mix (time,), sources (n_src, time)) → estimates (n_src, time)``: a trained model ignores
@@ -95,7 +97,8 @@ def mixture_sdrs(rows: list[dict]) -> list[float]:
 
 
 def evaluate(model: torch.nn.Module, dataset, *, max_items: int | None = None, with_sdr: bool = True,
-             sample_rate: int = 8000, device=None, progress: bool = True, mixture_sdr=None) -> list[dict]:
+             sample_rate: int = SAMPLE_RATE, device=None, progress: bool = True,
+             mixture_sdr=None) -> list[dict]:
     """Per-utterance scores of ``model`` (``(batch, time) → (batch, n_src, time)``) on ``dataset``; each
     utterance separated whole. Arguments and rows as ``score``."""
     device = torch.device(device) if device is not None else default_device()
@@ -105,7 +108,7 @@ def evaluate(model: torch.nn.Module, dataset, *, max_items: int | None = None, w
 
 
 @torch.inference_mode()
-def real_time_factor(model: torch.nn.Module, seconds: float = 4.0, sample_rate: int = 8000,
+def real_time_factor(model: torch.nn.Module, seconds: float = 4.0, sample_rate: int = SAMPLE_RATE,
                      repeats: int = 3) -> float:
     """Compute seconds per second of audio of one forward pass (batch 1, ``seconds`` of noise), best of
     ``repeats`` after one warm-up, with this process's torch threads. Below 1: faster than real time.
@@ -168,11 +171,10 @@ def write_csv(rows: list[dict], path) -> Path:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from tasnet_edu.train import DATASETS
-
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by tasnet-edu train")
     parser.add_argument("--data", required=True, help="dataset root (tr/ cv/ tt/, or LibriMix's metadata/)")
-    parser.add_argument("--dataset", choices=DATASETS, default="wsj0-2mix", help="layout of --data")
+    parser.add_argument("--dataset", choices=tuple(datasets.CORPORA), default="wsj0-2mix",
+                        help="layout of --data")
     parser.add_argument("--split", default="tt", help="split to score (default tt; LibriMix: test)")
     parser.add_argument("--csv", help="per-utterance table (default: <checkpoint>_<split>.csv beside it)")
     parser.add_argument("--max-items", type=int, help="score only the first N utterances")
@@ -180,26 +182,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
     parser.add_argument("--shifts", type=int, default=1,
                         help="score the model averaged over this many input delays within one encoder hop "
-                             "(tasnet_edu.separate.ShiftAverage; default %(default)s: the model alone)")
+                             "(tasnet_edu.inference.ShiftAverage; default %(default)s: the model alone)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from tasnet_edu.data import datasets
-    from tasnet_edu.train import load_checkpoint, model_from_checkpoint
-
     checkpoint = load_checkpoint(args.checkpoint)
     model = model_from_checkpoint(checkpoint)
     if args.shifts != 1:
         model = ShiftAverage(model, args.shifts)
     cfg = checkpoint["config"]
-    loader = {"wsj0-2mix": datasets.WSJ0Mix, "wham": datasets.WHAMMix, "librimix": datasets.LibriMix}
-    split = args.split if args.dataset != "librimix" or args.split != "tt" else "test"
-    data = loader[args.dataset](args.data, split, n_src=cfg["n_src"], sample_rate=cfg["sample_rate"],
-                                segment=None)
+    data = datasets.corpus(args.dataset, args.data, args.split, n_src=cfg["n_src"],
+                           sample_rate=cfg["sample_rate"], segment=None)
     rows = evaluate(model, data, max_items=args.max_items, with_sdr=not args.no_sdr,
                     sample_rate=cfg["sample_rate"], device=args.device)
     ckpt = Path(args.checkpoint)
-    path = write_csv(rows, args.csv or ckpt.with_name(f"{ckpt.stem}_{split}.csv"))
+    path = write_csv(rows, args.csv or ckpt.with_name(f"{ckpt.stem}_{data.split}.csv"))
     print(format_summary(summarize(rows)))
     print(f"per-utterance scores: {path}")
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from tasnet_edu.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint
 from tasnet_edu.errors import CourseError
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
@@ -23,9 +24,8 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 #: on the course's espeak voices only (``data/course-train``); ``course-small``: that model gone on with
 #: recordings of people mixed in (``data/mixed``, chosen on held-out real speakers, ``data/real``), the
 #: default of ``tasnet-edu separate``; ``course-small-causal``: the same network with cLN and left padding
-#: only (preset ``course-small-causal``); ``deep-clustering``: a BLSTM deep clustering model
-#: (``scripts/train_deep_clustering.py``). README.md ("The shipped models") gives the time each took and its
-#: scores.
+#: only (preset ``course-small-causal``); ``deep-clustering``: a BLSTM deep clustering model (preset
+#: ``deep-clustering``). README.md ("The shipped models") gives the time each took and its scores.
 SHIPPED = {
     "course-small": "course-small.pt",
     "course-small-espeak": "course-small-espeak.pt",
@@ -38,7 +38,10 @@ SHIPPED = {
 #: that run's best weights with a fresh optimizer (``--init``): the 14-epoch model had shipped alone, without
 #: optimizer state, and the later epochs continued from it; its epoch 42 then restarted at twice its last
 #: learning rate (``--lr``); its epoch 49 went on at half that rate (``--lr`` again), its epoch 53 at that
-#: same rate, and epoch 64 of that last run ships.
+#: same rate, and epoch 64 of that last run ships. ``deep-clustering`` was trained by the course's earlier
+#: deep clustering script, the loop that preset ``deep-clustering`` now replaces with the same recipe (20
+#: validations 500 steps apart, the rate halved after 3 without a better one), and its file converted to
+#: the common checkpoint format (weights unchanged; its per-epoch records have no training loss or time).
 MAKE_DATA = "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200"
 #: Recordings of people (``tasnet_edu.data.natural``): the Debian packages, a set of held-out real speakers
 #: (validation ``cv/`` and test ``tt/``), and training mixtures where each talker is a person or an espeak
@@ -67,7 +70,7 @@ RECIPES = {
                      "--data data/mixed --valid-data data/real --epochs 76 --out runs/real-1"),
     "course-small-causal": (MAKE_DATA, "tasnet-edu train --preset course-small-causal "
                                        "--data data/course-train --out runs/course-small-causal"),
-    "deep-clustering": (MAKE_DATA, "python scripts/train_deep_clustering.py --data data/course-train "
+    "deep-clustering": (MAKE_DATA, "tasnet-edu train --preset deep-clustering --data data/course-train "
                                    "--out runs/deep-clustering"),
 }
 
@@ -138,24 +141,17 @@ def load(name_or_path, device="cpu") -> torch.nn.Module:
     Example:
         >>> model = load("runs/course-small/best.pt")  # doctest: +SKIP
     """
-    from tasnet_edu import train  # the checkpoint format is the trainer's: one reader, in train.py
-
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise CourseError(f"device {str(device)!r} was asked for, but this machine has no CUDA GPU; use cpu")
-    checkpoint = train.load_checkpoint(resolve(name_or_path))
-    model = train.model_from_checkpoint(checkpoint)
-    model.sample_rate = int(checkpoint["config"]["sample_rate"])
-    return model.to(device).eval()
+    return model_from_checkpoint(load_checkpoint(resolve(name_or_path))).to(device)
 
 
 def record(name_or_path) -> dict:
     """What a checkpoint says about itself, without its weights: ``config`` (the ``TrainConfig`` fields),
     ``epoch``, ``metrics`` (best validation SI-SNRi, the per-epoch log) and ``versions`` (torch, Python,
     course package at training time)."""
-    from tasnet_edu import train
-
-    checkpoint = train.load_checkpoint(resolve(name_or_path))
+    checkpoint = load_checkpoint(resolve(name_or_path))
     return {k: checkpoint[k] for k in RECORD_KEYS if k in checkpoint}
 
 
@@ -198,7 +194,5 @@ def export(checkpoint, out) -> Path:
 
         export("runs/course-small/best.pt", shipped_path("course-small"))
     """
-    from tasnet_edu import train
-
-    state = train.load_checkpoint(resolve(checkpoint))
-    return train.save_checkpoint({k: state[k] for k in SHIPPED_KEYS if k in state}, out)
+    state = load_checkpoint(resolve(checkpoint))
+    return save_checkpoint({k: state[k] for k in SHIPPED_KEYS if k in state}, out)

@@ -25,11 +25,15 @@ the algorithmic latency, to which a real-time system adds the chunk's length and
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.errors import CourseError
+from tasnet_edu.inference import as_mono, fit_to_mixture
 from tasnet_edu.models import ConvTasNet
 from tasnet_edu.tcn import Conv1DBlock, CumulativeLayerNorm
 from tasnet_edu.utils import as_tensor, check_finite
@@ -282,3 +286,37 @@ class StreamingSeparator:
         if act == "softmax":
             return torch.softmax(m, dim=0)
         return torch.relu(m) if act == "relu" else torch.sigmoid(m)
+
+
+def stream_chunk_samples(chunk_ms: float, sample_rate: int) -> int:
+    """Samples in a streaming chunk of ``chunk_ms`` milliseconds at ``sample_rate`` Hz; at least one."""
+    samples = round(chunk_ms * sample_rate / 1000) if math.isfinite(chunk_ms) else 0
+    if samples < 1:
+        raise CourseError(f"a streaming chunk must hold at least one sample ({1000 / sample_rate:g} ms at "
+                          f"{sample_rate} Hz); got {chunk_ms:g} ms")
+    return samples
+
+
+def stream_waveform(wav, model: torch.nn.Module, *, chunk: int, progress: bool = False,
+                    name: str = "input") -> torch.Tensor:
+    """Separate a mono waveform as a stream: ``chunk`` samples per ``StreamingSeparator.push``, then flush.
+
+    The model sees the signal as a live input would arrive, and the concatenated stream equals the model on
+    the whole signal. Afterwards each source gets the one gain that makes the sources add up to the mixture
+    (``fit_to_mixture``, as ``separate_waveform`` fits per chunk; SI-SNR training leaves gain and sign free):
+    the one step that reads the whole file, which a live system would fix in advance.
+
+    Args:
+        wav: ``(time,)`` at the model's rate; model: a causal cLN ``ConvTasNet`` (else ``CourseError``);
+        chunk: samples per push (any number ≥ 1; need not be a multiple of the encoder hop);
+        progress: a tqdm bar over the chunks; name: how errors and the bar refer to the input.
+
+    Returns:
+        ``(n_src, time)`` float32 tensor on the CPU.
+    """
+    wav = as_mono(wav, name)
+    stream = StreamingSeparator(model)
+    starts = range(0, wav.numel(), chunk)
+    parts = [stream.push(wav[start:start + chunk]) for start in tqdm(starts, desc=name, unit="chunk",
+                                                                      disable=not progress)]
+    return fit_to_mixture(torch.cat([*parts, stream.flush()], dim=-1).float().cpu(), wav)

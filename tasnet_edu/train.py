@@ -7,8 +7,12 @@ Early stopping (``stop_patience``) is the course's addition; the paper simply tr
 
 Read in this order: ``TrainConfig`` and ``PRESETS`` → ``Trainer.train_step`` (one optimisation step) →
 ``Trainer.run`` (epochs, validation, learning-rate schedule, checkpoints) → ``fit`` (the notebook helper,
-which is the same loop without files). Checkpoints: ``save_checkpoint`` / ``load_checkpoint`` /
-``model_from_checkpoint``; the ``tasnet-edu train`` command is ``run_cli``.
+which is the same loop without files). The checkpoint file is ``tasnet_edu.checkpoints``; the ``tasnet-edu
+train`` command is ``run_cli``.
+
+One loop for every model: a model with a ``loss(mix, sources)`` method is trained on that loss (deep
+clustering's affinity loss lives on its embeddings, not on separated signals: preset ``deep-clustering``);
+any other model on the uPIT SI-SNR of its output (``si_snr_loss``).
 
 Mixed precision: on GPUs with bf16 support the forward pass runs under bf16 autocast; the SI-SNR loss is
 always computed in float32 (``tasnet_edu.metrics`` turns autocast off for it). fp16 is never used: its
@@ -28,8 +32,6 @@ import csv
 import dataclasses
 import math
 import os
-import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,13 +42,19 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-import tasnet_edu
-from tasnet_edu import metrics
+from tasnet_edu import SAMPLE_RATE, metrics
+from tasnet_edu.checkpoints import (  # noqa: F401 (model_from_checkpoint: chapter 10 reads it here)
+    CHECKPOINT_FORMAT,
+    build_model,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    versions,
+)
+from tasnet_edu.data import datasets
 from tasnet_edu.errors import CourseError
+from tasnet_edu.models.conv_tasnet import TINY as TINY_MODEL
 from tasnet_edu.utils import autocast, autocast_dtype, default_device, seed_everything
-
-CHECKPOINT_FORMAT = "tasnet-edu-checkpoint/1"
-CHECKPOINT_KEYS = ("format", "config", "state_dict", "optimizer", "scheduler", "epoch", "metrics", "versions")
 
 
 @dataclass
@@ -71,7 +79,7 @@ class TrainConfig:
     model_config: dict = field(default_factory=dict)
     segment: float = 4.0
     batch_size: int = 4
-    sample_rate: int = 8000
+    sample_rate: int = SAMPLE_RATE
     n_src: int = 2
     dynamic_mix: bool = False
     level: str = "rms"
@@ -89,8 +97,6 @@ class TrainConfig:
     seed: int = 0
 
 
-TINY_MODEL = dict(N=64, L=16, B=32, H=64, Sc=32, P=3, X=7, R=2)
-
 #: Named configurations. ``cpu-tiny``: a 0.1 M-parameter model, minutes on 2 CPU cores, for the course's
 #: generated data. ``colab-t4``: a 1.6 M-parameter model (the paper's N and H halved, two repeats) that fits a
 #: free Colab T4 session (16 GB, a few hours) with 4 s segments. ``paper``: the paper's model and recipe.
@@ -99,7 +105,9 @@ TINY_MODEL = dict(N=64, L=16, B=32, H=64, Sc=32, P=3, X=7, R=2)
 #: for two CPU cores: L = 32 (a 4 ms window, half the paper's frame rate), the paper's N and H halved, two
 #: repeats; 2 s crops, dynamic mixing of the course's training voices. ``course-small-causal``: the same
 #: network and recipe made causal (cLN, left padding only), shipped as
-#: ``pretrained.load("course-small-causal")``.
+#: ``pretrained.load("course-small-causal")``. ``deep-clustering``: the shipped deep clustering model's recipe
+#: (Hershey et al.'s BLSTM, 2 × 192 cells, D = 20, trained on its affinity loss): 20 epochs of 500 steps of
+#: 16 × 1 s crops, dynamic mixing, the rate halved after 3 validations without a better SI-SNRi.
 COURSE_SMALL = TrainConfig(model_config=dict(N=256, L=32, B=128, H=256, Sc=128, P=3, X=8, R=2),
                            segment=2.0, batch_size=4, dynamic_mix=True, max_epochs=14, steps_per_epoch=750,
                            valid_items=100, num_workers=0, checkpoint_every=200)
@@ -115,6 +123,10 @@ PRESETS: dict[str, TrainConfig] = {
         max_epochs=8),
     "paper": TrainConfig(model_config=dict(N=512, L=16, B=128, H=512, Sc=128, P=3, X=8, R=3),
                          segment=4.0, batch_size=4, max_epochs=100, num_workers=4, checkpoint_every=1000),
+    "deep-clustering": TrainConfig(
+        model_class="DeepClustering", model_config=dict(D=20, hidden=192, layers=2, silence_db=20.0),
+        segment=1.0, batch_size=16, dynamic_mix=True, lr=2e-3, max_epochs=20, steps_per_epoch=500,
+        valid_items=50, checkpoint_every=100),
 }
 
 
@@ -129,14 +141,37 @@ class TrainingDiverged(CourseError):
     """The loss or the model output became NaN/Inf: training stopped before writing anything from it."""
 
 
-def fixed_order_si_snr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+def fixed_order_si_snr_loss(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """Negative mean SI-SNR with estimate k scored against reference k (no permutation search)."""
     return -metrics.si_snr(est, ref).mean()
 
 
-def loss_fn(est: torch.Tensor, ref: torch.Tensor, pit: bool = True) -> torch.Tensor:
+def si_snr_loss(est: torch.Tensor, ref: torch.Tensor, pit: bool = True) -> torch.Tensor:
     """Training loss of estimates ``(batch, n_src, time)`` against references: uPIT or fixed-order SI-SNR."""
-    return metrics.pit_si_snr(est, ref)[0] if pit else fixed_order_si_snr(est, ref)
+    return metrics.pit_si_snr(est, ref)[0] if pit else fixed_order_si_snr_loss(est, ref)
+
+
+class Objective(torch.nn.Module):
+    """A model and its training loss as one module: ``(mix, sources) → scalar loss``.
+
+    The model's own ``loss(mix, sources)`` when it has one (``DeepClustering``: the affinity loss on its
+    embeddings); otherwise the uPIT (or, with ``pit=False``, fixed-order) SI-SNR loss of ``model(mix)``,
+    computed in float32 even under autocast. One module, so that DistributedDataParallel wraps the whole
+    forward pass of a step, whichever loss it is.
+    """
+
+    def __init__(self, model: torch.nn.Module, pit: bool = True):
+        super().__init__()
+        self.model, self.pit = model, pit
+
+    def forward(self, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+        own_loss = getattr(self.model, "loss", None)
+        if callable(own_loss):
+            return own_loss(mix, sources)
+        est = self.model(mix)
+        if not torch.isfinite(est).all():
+            raise TrainingDiverged("the model output")
+        return si_snr_loss(est.float(), sources, self.pit)
 
 
 @torch.no_grad()
@@ -162,12 +197,6 @@ def _distributed() -> tuple[int, int]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-
-
-def versions() -> dict:
-    """Versions recorded in checkpoints, to explain a checkpoint that no longer loads in a year."""
-    return {"tasnet_edu": tasnet_edu.__version__, "torch": str(torch.__version__),
-            "python": platform.python_version()}
 
 
 class Trainer:
@@ -201,7 +230,8 @@ class Trainer:
             config.model_class = type(model).__name__
             config.model_config = dict(getattr(model, "config", config.model_config))
         self.model = model.to(self.device)
-        self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
+        objective = Objective(self.model, config.pit)
+        self.objective = DistributedDataParallel(objective) if self.world > 1 else objective
         self.train_set, self.valid_set, self.valid_name = train_set, valid_set, valid_name
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress and self.rank == 0
@@ -239,13 +269,13 @@ class Trainer:
     # ---- one step -------------------------------------------------------------------------------------
     def train_step(self, mix: torch.Tensor, sources: torch.Tensor) -> float:
         """One optimisation step on a batch ``mix (batch, time)``, ``sources (batch, n_src, time)``."""
-        self.net.train()
+        self.objective.train()
         mix, sources = mix.to(self.device), sources.to(self.device)
-        with autocast(self.device, self.autocast_dtype):
-            est = self.net(mix)
-        if not torch.isfinite(est).all():
-            self._diverged("the model output")
-        loss = loss_fn(est.float(), sources, self.config.pit)
+        try:
+            with autocast(self.device, self.autocast_dtype):
+                loss = self.objective(mix, sources)
+        except TrainingDiverged as what:
+            self._diverged(str(what))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
@@ -415,8 +445,10 @@ class Trainer:
         if (epochs[-1].get("valid_data") if epochs else None) != self.valid_name:
             self.best, self.bad_epochs = -math.inf, 0
         self.history["epochs"] = epochs
-        if epochs:
-            self.step, self.history["train_seconds"] = epochs[-1]["step"], epochs[-1]["train_seconds"]
+        if epochs:  # a converted checkpoint may not know its training time (NaN): count from 0
+            seconds = epochs[-1]["train_seconds"]
+            self.step = epochs[-1]["step"]
+            self.history["train_seconds"] = seconds if math.isfinite(seconds) else 0.0
         for group in self.optimizer.param_groups:
             group["lr"] = lr or (epochs[-1]["lr"] if epochs else group["lr"])
 
@@ -429,72 +461,9 @@ class Trainer:
         return trainer
 
 
-def save_checkpoint(state: dict, path) -> Path:
-    """Write ``state`` to ``path`` atomically: a temporary file in the same folder, then a rename, so an
-    interrupted save never leaves a truncated file under the real name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600); a checkpoint is shared like any file
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read a checkpoint written by the trainer (``weights_only=True``: no code runs while loading).
-
-    Returns a dict with ``config`` (a ``TrainConfig`` as a dict), ``state_dict``, ``optimizer``,
-    ``scheduler``, ``epoch``, ``metrics``, ``versions`` (and ``format``, ``progress``).
-
-    Raises:
-        CourseError: the file is missing, truncated or not a torch file, or a torch file of another program.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CourseError(f"{path}: no such checkpoint file")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated zip, pickle of foreign objects, random bytes: all one answer
-        raise CourseError(f"{path}: not a readable checkpoint (truncated, or not written by torch.save): "
-                          f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        found = sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise CourseError(f"{path}: not a tasnet-edu checkpoint (expected format {CHECKPOINT_FORMAT!r} with "
-                          f"keys {list(CHECKPOINT_KEYS)}; found {found})")
-    return checkpoint
-
-
 def model_from_config(config: TrainConfig) -> torch.nn.Module:
     """A freshly initialised model named by ``config.model_class`` with ``config.model_config``."""
-    from tasnet_edu import models
-
-    try:
-        cls = getattr(models, config.model_class)
-    except AttributeError:
-        raise CourseError(f"unknown model class {config.model_class!r} (tasnet_edu.models has "
-                          f"{models.__all__})") from None
-    return cls(**{"n_src": config.n_src, **config.model_config})
-
-
-def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:
-    """The trained model of a checkpoint (from ``load_checkpoint``), in eval mode on the CPU."""
-    model = model_from_config(TrainConfig(**checkpoint["config"]))
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as err:
-        raise CourseError(f"checkpoint weights do not fit its recorded model configuration: "
-                          f"{str(err).splitlines()[0]}") from None
-    return model.eval()
+    return build_model(config.model_class, config.model_config, config.n_src)
 
 
 def fit(model, train_set, valid_set=None, *, steps: int | None = None, epochs: int | None = None,
@@ -537,7 +506,7 @@ def fit(model, train_set, valid_set=None, *, steps: int | None = None, epochs: i
 
 
 # ---- command line ---------------------------------------------------------------------------------------
-DATASETS = ("wsj0-2mix", "wham", "librimix")
+DATASETS = tuple(datasets.CORPORA)
 
 
 def make_datasets(kind: str, root, config: TrainConfig, split_train="tr", split_valid="cv", valid_root=None):
@@ -545,20 +514,16 @@ def make_datasets(kind: str, root, config: TrainConfig, split_train="tr", split_
 
     ``valid_root``: take the validation split from this dataset instead (e.g. held-out real speakers).
     """
-    from tasnet_edu.data import datasets as ds
-
     common = dict(n_src=config.n_src, sample_rate=config.sample_rate)
     if config.dynamic_mix:
         if kind != "wsj0-2mix":
             raise CourseError("dynamic mixing reads the wsj0-2mix layout (s1/ s2/ folders): "
                               "use --dataset wsj0-2mix")
-        train = ds.DynamicMix(root, split_train, segment=config.segment, seed=config.seed, level=config.level,
-                              **common)
+        train = datasets.DynamicMix(root, split_train, segment=config.segment, seed=config.seed,
+                                    level=config.level, **common)
     else:
-        cls = {"wsj0-2mix": ds.WSJ0Mix, "wham": ds.WHAMMix, "librimix": ds.LibriMix}[kind]
-        train = cls(root, split_train, segment=config.segment, seed=config.seed, **common)
-    valid = {"wsj0-2mix": ds.WSJ0Mix, "wham": ds.WHAMMix, "librimix": ds.LibriMix}[kind](
-        valid_root or root, split_valid, segment=None, **common)
+        train = datasets.corpus(kind, root, split_train, segment=config.segment, seed=config.seed, **common)
+    valid = datasets.corpus(kind, valid_root or root, split_valid, segment=None, **common)
     return train, valid
 
 

@@ -73,6 +73,13 @@ def check_waveform_batch(x, who: str, min_samples: int = 0, window: str = "windo
                           f"{x.shape[-1]} samples, fewer than one {window}{hint}")
 
 
+def check_mixture(mix, who: str, min_samples: int = 0, window: str = "window") -> None:
+    """The models' input check: ``mix`` is a finite ``(batch, time)`` tensor of at least ``min_samples``
+    samples (one ``window``), else a ``CourseError`` naming ``who`` and the problem."""
+    check_waveform_batch(mix, who, min_samples, window)
+    check_finite(mix, "mixture")
+
+
 def check_same_shape(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("est", "ref")) -> None:
     """Raise ``CourseError`` naming both shapes when ``a`` and ``b`` differ in shape."""
     if a.shape != b.shape:

@@ -16,6 +16,9 @@ import librosa.display
 import matplotlib.pyplot as plt
 import numpy as np
 
+from tasnet_edu import SAMPLE_RATE
+from tasnet_edu.encoders import filter_responses
+
 MIX_COLOR = "0.45"
 SPEAKER_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
@@ -36,7 +39,7 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-def plot_waveforms(signals: dict, sample_rate: int = 8000, ax=None, title: str | None = None):
+def plot_waveforms(signals: dict, sample_rate: int = SAMPLE_RATE, ax=None, title: str | None = None):
     """Overlay waveforms ``{name: (time,)}`` on one time axis in seconds, coloured by speaker."""
     ax = ax or plt.subplots(figsize=(9, 2.5))[1]
     for name, x in signals.items():
@@ -49,8 +52,8 @@ def plot_waveforms(signals: dict, sample_rate: int = 8000, ax=None, title: str |
 
 
 def plot_spectrogram(
-    x, sample_rate: int = 8000, n_fft: int = 256, hop_length: int = 64, ax=None, title: str | None = None,
-    top_db: float = 80.0,
+    x, sample_rate: int = SAMPLE_RATE, n_fft: int = 256, hop_length: int = 64, ax=None,
+    title: str | None = None, top_db: float = 80.0,
 ):
     """Log-magnitude spectrogram of ``x`` (time,), axes in seconds and Hz."""
     ax = ax or plt.subplots(figsize=(9, 3))[1]
@@ -63,7 +66,7 @@ def plot_spectrogram(
     return img
 
 
-def players_html(signals: dict, sample_rate: int = 8000) -> str:
+def players_html(signals: dict, sample_rate: int = SAMPLE_RATE) -> str:
     """HTML table of labelled audio players sharing one peak scale (no per-clip normalisation)."""
     from IPython.display import Audio
 
@@ -77,7 +80,7 @@ def players_html(signals: dict, sample_rate: int = 8000) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
-def listen(signals: dict, sample_rate: int = 8000):
+def listen(signals: dict, sample_rate: int = SAMPLE_RATE):
     """Display labelled players for ``{name: (time,)}``, all scaled by the loudest one's peak."""
     from IPython.display import HTML, display
 
@@ -96,15 +99,13 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join([line(header), line(["---"] * len(header)), *map(line, rows)])
 
 
-def plot_filterbank(weight, sample_rate: int = 8000, axes=None, title: str | None = None):
+def plot_filterbank(weight, sample_rate: int = SAMPLE_RATE, axes=None, title: str | None = None):
     """Filters ``(N, L)`` (or a conv weight ``(N, 1, L)``) sorted by centre frequency, with their responses.
 
     Left: each filter's samples as one row (time in ms); right: its magnitude response in dB (frequency in
     Hz). Rows are ordered by the frequency of the response's peak, so a filterbank that tiles frequency shows
     a diagonal on the right. Returns the two axes.
     """
-    from tasnet_edu.encoders import filter_responses
-
     freqs, db, order = filter_responses(weight, sample_rate)
     w = _numpy(weight).reshape(len(order), -1)[order.numpy()]
     if axes is None:
@@ -121,15 +122,13 @@ def plot_filterbank(weight, sample_rate: int = 8000, axes=None, title: str | Non
     return axes
 
 
-def plot_encoder_masks(mask, encoder_weight, sample_rate: int = 8000, stride: int = 8, ax=None,
+def plot_encoder_masks(mask, encoder_weight, sample_rate: int = SAMPLE_RATE, stride: int = 8, ax=None,
                        title: str | None = None):
     """A mask on a learned basis, ``(N, frames)``, with its N rows sorted by the centre frequency of the
     encoder's filters ``encoder_weight`` (``(N, 1, L)`` or ``(N, L)``), so that it reads like a spectrogram
     mask: time in seconds (``stride`` samples per frame), y ticks at the filters' centre frequencies in Hz,
     white = keep. Returns the axes.
     """
-    from tasnet_edu.encoders import filter_responses
-
     freqs, responses_db, order = filter_responses(encoder_weight, sample_rate)
     centre_hz = freqs[responses_db.argmax(-1)][order]
     values = _numpy(mask)[order.numpy()]
@@ -142,7 +141,7 @@ def plot_encoder_masks(mask, encoder_weight, sample_rate: int = 8000, stride: in
     return ax
 
 
-def plot_tf(image, sample_rate: int = 8000, hop_length: int = 64, ax=None, title: str | None = None,
+def plot_tf(image, sample_rate: int = SAMPLE_RATE, hop_length: int = 64, ax=None, title: str | None = None,
             top_db: float = 80.0):
     """A time-frequency image ``(freq, frames)`` on axes in seconds and Hz.
 

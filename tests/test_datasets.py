@@ -4,37 +4,19 @@ import csv
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
+from conftest import SR, write_wav, write_wsj_split
 
 from tasnet_edu.data.datasets import DynamicMix, LibriMix, WHAMMix, WSJ0Mix, wsj0_speaker
 from tasnet_edu.errors import CourseError
 
-SR = 8000
 
-
-def _write(path, wav):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), wav, SR, subtype="FLOAT")
+def make_wsj_tree(root, names_and_seconds, mix_folders=("mix",), noise=False, split="tr"):
+    return write_wsj_split(root, split, names_and_seconds, mix_folders=mix_folders, noise=noise)
 
 
 def _sources(rng, seconds):
     return (0.1 * rng.standard_normal((2, int(seconds * SR)))).astype(np.float32)
-
-
-def make_wsj_tree(root, names_and_seconds, mix_folders=("mix",), noise=False, split="tr"):
-    """Fake wsj0-2mix / WHAM! split: each mix folder holds s1 + s2 (+ noise for mix_both)."""
-    rng = np.random.default_rng(0)
-    for name, seconds in names_and_seconds:
-        s = _sources(rng, seconds)
-        n = 0.01 * rng.standard_normal(s.shape[1]).astype(np.float32)
-        for k in range(2):
-            _write(root / split / f"s{k + 1}" / name, s[k])
-        for folder in mix_folders:
-            _write(root / split / folder / name, s.sum(0) + (n if folder == "mix_both" else 0))
-        if noise:
-            _write(root / split / "noise" / name, n)
-    return root
 
 
 NAMES = [("011a010b_0.3_401o030n_-0.3.wav", 1.0), ("022c0205_1.2_401o030a_-1.2.wav", 0.5),
@@ -93,9 +75,9 @@ def make_librimix(root, moved=False):
     for i, seconds in enumerate([0.5, 0.8]):
         name = f"19-198-000{i}_26-495-000{i}.wav"
         s = _sources(rng, seconds)
-        _write(root / "dev" / "s1" / name, s[0])
-        _write(root / "dev" / "s2" / name, s[1])
-        _write(root / "dev" / "mix_clean" / name, s.sum(0))
+        write_wav(root / "dev" / "s1" / name, s[0])
+        write_wav(root / "dev" / "s2" / name, s[1])
+        write_wav(root / "dev" / "mix_clean" / name, s.sum(0))
         base = "/elsewhere/Libri2Mix/wav8k/min/dev" if moved else str(root / "dev")
         rows.append([name[:-4], f"{base}/mix_clean/{name}", f"{base}/s1/{name}", f"{base}/s2/{name}",
                      s.shape[1]])

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tasnet_edu import masks
+from tasnet_edu import masks, train
 from tasnet_edu.errors import CourseError
 from tasnet_edu.exercises import ch04
 from tasnet_edu.models import DeepClustering
@@ -17,7 +17,6 @@ from tasnet_edu.models.deep_clustering import (
     affinity_loss,
     affinity_loss_naive,
     kmeans,
-    train_deep_clustering,
 )
 
 
@@ -172,13 +171,17 @@ def test_separate_gives_one_estimate_per_source_and_masks_partition_the_bins(n_s
     torch.testing.assert_close(est.sum(1), mix, atol=1e-4, rtol=1e-4)
 
 
-def test_training_lowers_the_loss_on_an_easy_problem():
+def test_the_course_trainer_lowers_its_affinity_loss_on_an_easy_problem():
+    """One training loop for every model: ``fit`` trains deep clustering on its own ``loss``."""
     mix, sources = _tone_mixture(batch=8, seconds=0.25)
     data = list(zip(mix, sources, strict=True))
     model = DeepClustering.tiny(hidden=8, D=4)
-    history = train_deep_clustering(model, data, steps=20, batch_size=4, lr=1e-2, log_every=10)
-    assert history["step"] == [10, 20]
-    assert history["loss"][-1] < 0.6 * history["loss"][0]
+    with torch.no_grad():
+        first = float(model.loss(mix, sources))
+    history = train.fit(model, data, steps=20, batch_size=4, lr=1e-2, progress=False)
+    assert history["step"] == list(range(1, 21))
+    assert float(model.loss(mix, sources)) < 0.6 * first
+    assert not model.training
 
 
 def test_training_draws_new_crops_every_pass():
@@ -191,32 +194,8 @@ def test_training_draws_new_crops_every_pass():
             self.epochs.append(epoch)
 
     data = Crops(zip(mix, sources, strict=True))
-    train_deep_clustering(DeepClustering.tiny(hidden=4, D=2), data, steps=5, batch_size=2)
+    train.fit(DeepClustering.tiny(hidden=4, D=2), data, steps=5, batch_size=2, progress=False)
     assert data.epochs == [0, 1, 2]  # 2 batches per pass, 5 steps
-
-
-def test_validation_keeps_the_best_weights_and_halves_the_learning_rate(monkeypatch):
-    from tasnet_edu.models import deep_clustering
-
-    mix, sources = _tone_mixture(batch=4, seconds=0.25)
-    data = list(zip(mix, sources, strict=True))
-    scores = iter([1.0, 3.0, 2.0, 2.5, 0.5, 2.9])  # best at the 2nd validation, then 4 without improvement
-    seen, states = [], []
-
-    def fake_evaluate(model, *_, **__):
-        states.append({k: v.clone() for k, v in model.state_dict().items()})
-        return [{"si_snri": next(scores)}]
-
-    monkeypatch.setattr(deep_clustering, "evaluate", fake_evaluate)
-    model = DeepClustering.tiny(hidden=4, D=2)
-    history = train_deep_clustering(model, data, steps=12, batch_size=2, lr=1e-2, valid_set=data,
-                                    valid_every=2, lr_patience=3,
-                                    on_validation=lambda h: seen.append(len(h["valid_step"])))
-    assert history["valid_step"] == [2, 4, 6, 8, 10, 12] and seen == [1, 2, 3, 4, 5, 6]
-    assert history["lr"] == [1e-2, 1e-2, 1e-2, 1e-2, 5e-3, 5e-3]  # halved after the 3rd validation in a row
-    for k, v in model.state_dict().items():  # the model ends with the weights of the best validation
-        torch.testing.assert_close(v, states[1][k])
-    assert not model.training
 
 
 def test_config_rebuilds_the_model():

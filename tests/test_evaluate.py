@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
+from conftest import write_wsj_split
 
 from tasnet_edu import cli, evaluate, train
 from tasnet_edu.data import WSJ0Mix
@@ -26,13 +26,8 @@ class Oracle(torch.nn.Module):
 
 @pytest.fixture
 def tree(tmp_path):
-    rng = np.random.default_rng(0)
-    for i, seconds in enumerate([0.5, 0.6, 0.7]):
-        s = (0.1 * rng.standard_normal((2, int(seconds * 8000)))).astype(np.float32)
-        for folder, wav in (("s1", s[0]), ("s2", s[1] * 0.5), ("mix", s[0] + s[1] * 0.5)):
-            (tmp_path / "tt" / folder).mkdir(parents=True, exist_ok=True)
-            sf.write(str(tmp_path / "tt" / folder / f"{i:03d}.wav"), wav, 8000, subtype="FLOAT")
-    return tmp_path
+    names = [("000.wav", 0.5), ("001.wav", 0.6), ("002.wav", 0.7)]
+    return write_wsj_split(tmp_path, "tt", names, s2_gain=0.5)
 
 
 def test_evaluate_matches_permutation_and_scores_every_utterance(tree):

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 import torch
 
-from tasnet_edu import pretrained, train
+from tasnet_edu import checkpoints, pretrained, train
 from tasnet_edu.errors import CourseError
 from tasnet_edu.models import ConvTasNet, DeepClustering, TasNet
 
@@ -16,7 +16,7 @@ def write_checkpoint(path, model, **config) -> pathlib.Path:
     """A checkpoint of ``model`` exactly as the trainer writes it (through its own state and writer)."""
     config = train.TrainConfig(**config)
     trainer = train.Trainer(config, train_set=[], model=model, device="cpu", progress=False)
-    return train.save_checkpoint(trainer.state(), path)
+    return checkpoints.save_checkpoint(trainer.state(), path)
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_checkpoints_are_written_with_the_usual_file_mode(tmp_path):
 
     old = os.umask(0o022)
     try:
-        path = train.save_checkpoint({"format": train.CHECKPOINT_FORMAT}, tmp_path / "c.pt")
+        path = checkpoints.save_checkpoint({"format": checkpoints.CHECKPOINT_FORMAT}, tmp_path / "c.pt")
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644

@@ -14,7 +14,7 @@ import torch
 from test_streaming import one_thread  # noqa: F401 (a fixture, for the tests that stream)
 from torch import nn
 
-from tasnet_edu import cli, pretrained, separate
+from tasnet_edu import cli, inference, pretrained, separate
 from tasnet_edu.cli import main
 from tasnet_edu.data import load_sample_mixture
 from tasnet_edu.errors import CourseError
@@ -82,7 +82,7 @@ def test_chunks_keep_one_speaker_order(n_src):
     mix = sources.sum(0)
     oracle = ShufflingOracle(mix, sources, seed=n_src)
 
-    est = separate.separate_waveform(mix, oracle, chunk_seconds=1.5, overlap_seconds=0.5)
+    est = inference.separate_waveform(mix, oracle, chunk_seconds=1.5, overlap_seconds=0.5)
 
     assert len(oracle.orders) > 5 and len({tuple(o) for o in oracle.orders}) > 1  # the order did change
     assert max(oracle.lengths) <= 1.5 * RATE  # memory bounded by the chunk, whatever the file's length
@@ -94,15 +94,15 @@ def test_chunks_keep_one_speaker_order(n_src):
 def test_one_chunk_when_short_and_crossfade_sums_to_one():
     mix = torch.randn(3 * RATE)
     model = Gains(0.5, 2.0)
-    est = separate.separate_waveform(mix, model, chunk_seconds=4, overlap_seconds=1)
+    est = inference.separate_waveform(mix, model, chunk_seconds=4, overlap_seconds=1)
     torch.testing.assert_close(est, torch.stack([0.5 * mix, 2.0 * mix]))
-    est = separate.separate_waveform(mix, model, chunk_seconds=0.7, overlap_seconds=0.2)
+    est = inference.separate_waveform(mix, model, chunk_seconds=0.7, overlap_seconds=0.2)
     torch.testing.assert_close(est, torch.stack([0.5 * mix, 2.0 * mix]), atol=1e-5, rtol=1e-5)
 
 
 def test_chunk_starts_cover_the_signal_with_full_chunks():
     for length in [100, 101, 250, 999]:
-        starts = separate.chunk_starts(length, chunk=100, overlap=30)
+        starts = inference.chunk_starts(length, chunk=100, overlap=30)
         assert starts[0] == 0 and starts[-1] + 100 == max(length, 100)
         assert all(b - a <= 70 for a, b in zip(starts, starts[1:], strict=False))
 
@@ -110,11 +110,11 @@ def test_chunk_starts_cover_the_signal_with_full_chunks():
 def test_waveform_errors_name_the_input():
     model = Gains(1.0, 1.0)
     with pytest.raises(CourseError, match="clip.wav.*shorter than one frame"):
-        separate.separate_waveform(torch.zeros(10), model, name="clip.wav")
+        inference.separate_waveform(torch.zeros(10), model, name="clip.wav")
     with pytest.raises(CourseError, match="clip.wav has 20 NaN"):
-        separate.separate_waveform(torch.tensor([0.0, float("nan")] * 20), model, name="clip.wav")
+        inference.separate_waveform(torch.tensor([0.0, float("nan")] * 20), model, name="clip.wav")
     with pytest.raises(CourseError, match="overlap"):
-        separate.separate_waveform(torch.zeros(RATE), model, chunk_seconds=1, overlap_seconds=1)
+        inference.separate_waveform(torch.zeros(RATE), model, chunk_seconds=1, overlap_seconds=1)
 
 
 # --- files --------------------------------------------------------------------------------------------------
@@ -283,11 +283,11 @@ def test_fit_to_mixture_undoes_the_gain_and_sign_that_si_snr_ignores():
     sources = torch.randn(2, 4000, generator=g)
     mix = sources.sum(0)
     scrambled = sources * torch.tensor([[80.0], [-60.0]])  # as a model trained on SI-SNR may return them
-    torch.testing.assert_close(separate.fit_to_mixture(scrambled, mix), sources, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(inference.fit_to_mixture(scrambled, mix), sources, atol=1e-4, rtol=1e-4)
     copies = torch.stack([mix, 0.5 * mix])                   # the split between copies is undetermined
-    assert torch.equal(separate.fit_to_mixture(copies, mix), copies)
+    assert torch.equal(inference.fit_to_mixture(copies, mix), copies)
     silent = torch.stack([mix, torch.zeros(4000)])
-    assert torch.equal(separate.fit_to_mixture(silent, mix), silent)
+    assert torch.equal(inference.fit_to_mixture(silent, mix), silent)
 
 
 # --- shift averaging ----------------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ class LowHighShuffler(nn.Module):
 def test_shift_average_undoes_each_delay_order_and_gain():
     mix = torch.randn(3, 4000, generator=torch.Generator().manual_seed(0))
     model = LowHighShuffler()
-    averaged = separate.ShiftAverage(model, 4)
+    averaged = inference.ShiftAverage(model, 4)
     assert averaged.delays == [0, 2, 4, 6] and averaged.L == 16
 
     est = averaged(mix)
@@ -332,23 +332,23 @@ def test_shift_average_of_a_conv_tasnet():
     model = ConvTasNet.tiny(X=2, R=1).eval()
     mix = torch.randn(2, 1001)
     with torch.no_grad():
-        one, four = separate.ShiftAverage(model, 1)(mix), separate.ShiftAverage(model, 8)(mix)
+        one, four = inference.ShiftAverage(model, 1)(mix), inference.ShiftAverage(model, 8)(mix)
         alone = model(mix)
     assert four.shape == (2, 2, 1001) and torch.isfinite(four).all()
     for o, a, m in zip(one, alone, mix, strict=True):  # one pass: the model, scaled to rebuild the mix
-        assert torch.allclose(o, separate.fit_to_mixture(a, m), atol=1e-5)
+        assert torch.allclose(o, inference.fit_to_mixture(a, m), atol=1e-5)
     assert not torch.allclose(four, one, atol=1e-3)  # other frame positions give other estimates
 
 
 @pytest.mark.parametrize("shifts", [0, 9])
 def test_shift_average_refuses_shifts_outside_one_hop(shifts):
     with pytest.raises(CourseError, match=r"between 1 and the model's hop \(8 samples\)"):
-        separate.ShiftAverage(LowHighShuffler(), shifts)
+        inference.ShiftAverage(LowHighShuffler(), shifts)
 
 
 def test_shift_average_needs_a_hop():
     with pytest.raises(CourseError, match="needs a model with an encoder hop"):
-        separate.ShiftAverage(Gains(1.0, 1.0), 2)
+        inference.ShiftAverage(Gains(1.0, 1.0), 2)
 
 
 def test_cli_shifts(tmp_path, separate_only, capsys):
@@ -385,7 +385,7 @@ def test_cli_stream_writes_what_offline_separation_writes(tmp_path, separate_onl
         assert main([*args, "-o", str(tmp_path / out), *extra]) == 0, capsys.readouterr().err
 
     with torch.inference_mode():
-        expected = separate.fit_to_mixture(pretrained.load(checkpoint)(mix[None])[0], mix).numpy()
+        expected = inference.fit_to_mixture(pretrained.load(checkpoint)(mix[None])[0], mix).numpy()
     for k in (1, 2):
         offline, streamed = (sf.read(tmp_path / d / f"talk_s{k}.wav", dtype="float32")[0]
                              for d in ("offline", "stream"))

@@ -6,11 +6,11 @@ import socket
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import torch.multiprocessing as mp
+from conftest import numbered, write_wsj_split
 
-from tasnet_edu import cli, train
+from tasnet_edu import checkpoints, cli, train
 from tasnet_edu.errors import CourseError
 from tasnet_edu.models import ConvTasNet
 
@@ -41,7 +41,8 @@ def test_presets_are_data_and_paper_is_the_paper():
     assert dataclasses.is_dataclass(paper)
     assert ConvTasNet(**paper.model_config).config == ConvTasNet.paper().config
     assert (paper.segment, paper.lr, paper.clip, paper.lr_patience, paper.pit) == (4.0, 1e-3, 5.0, 3, True)
-    assert set(train.PRESETS) == {"cpu-tiny", "colab-t4", "course-small", "course-small-causal", "paper"}
+    assert set(train.PRESETS) == {"cpu-tiny", "colab-t4", "course-small", "course-small-causal", "paper",
+                                  "deep-clustering"}
     small, causal = train.PRESETS["course-small"], train.PRESETS["course-small-causal"]
     assert causal.model_config == {**small.model_config, "causal": True, "norm": "cLN"}  # only causality
     assert ConvTasNet(**causal.model_config).config["causal"]
@@ -69,10 +70,10 @@ def test_resume_continues_with_the_same_next_step_loss(tmp_path, checkpoint_ever
 def test_checkpoint_holds_the_contract_keys_and_rebuilds_the_model(tmp_path):
     t = train.Trainer(config(), Toy(), Toy(4), out_dir=tmp_path, progress=False)
     t.run(epochs=1)
-    ckpt = train.load_checkpoint(tmp_path / "best.pt")
-    assert set(train.CHECKPOINT_KEYS) <= set(ckpt)
+    ckpt = checkpoints.load_checkpoint(tmp_path / "best.pt")
+    assert set(checkpoints.CHECKPOINT_KEYS) <= set(ckpt)
     assert ckpt["versions"]["torch"] == torch.__version__ and ckpt["epoch"] == 1
-    model = train.model_from_checkpoint(ckpt)
+    model = checkpoints.model_from_checkpoint(ckpt)
     mix = torch.randn(1, 400)
     torch.testing.assert_close(model(mix), t.model.eval()(mix))
     assert not list(tmp_path.glob("*.part"))  # temporary files renamed, none left over
@@ -86,15 +87,15 @@ def test_truncated_foreign_and_missing_checkpoints_give_clear_errors(tmp_path):
     data = (tmp_path / "last.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(CourseError, match="cut.pt: not a readable checkpoint"):
-        train.load_checkpoint(tmp_path / "cut.pt")
+        checkpoints.load_checkpoint(tmp_path / "cut.pt")
     torch.save({"model": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(CourseError, match=r"other.pt: not a tasnet-edu checkpoint.*found \['model'\]"):
-        train.load_checkpoint(tmp_path / "other.pt")
+        checkpoints.load_checkpoint(tmp_path / "other.pt")
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(CourseError, match="not a readable checkpoint"):
-        train.load_checkpoint(tmp_path / "text.pt")
+        checkpoints.load_checkpoint(tmp_path / "text.pt")
     with pytest.raises(CourseError, match="no such checkpoint"):
-        train.load_checkpoint(tmp_path / "missing.pt")
+        checkpoints.load_checkpoint(tmp_path / "missing.pt")
 
 
 class GoesNaN(torch.nn.Module):
@@ -140,7 +141,7 @@ def test_fit_returns_a_plottable_history_and_fixed_order_option():
     assert history["audio_per_second"] > 0 and not model.training
     # pit=False scores estimate k against reference k; on a swapped model it sees the swap, uPIT does not
     est, ref = Toy(2)[0][1][None].flip(1), Toy(2)[0][1][None]
-    assert train.loss_fn(est, ref, pit=True) < train.loss_fn(est, ref, pit=False)
+    assert train.si_snr_loss(est, ref, pit=True) < train.si_snr_loss(est, ref, pit=False)
     with pytest.raises(CourseError, match="needs steps"):
         train.fit(model, Toy(), progress=False)
 
@@ -176,22 +177,6 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert (tmp_path / "last.pt").exists()  # written by rank 0 only
 
 
-def _write_split(root, split, n, seconds=1.2):
-    rng = np.random.default_rng(len(split))
-    for i in range(n):
-        s = (0.1 * rng.standard_normal((2, int(seconds * 8000)))).astype(np.float32)
-        for folder, wav in (("s1", s[0]), ("s2", s[1]), ("mix", s.sum(0))):
-            (root / split / folder).mkdir(parents=True, exist_ok=True)
-            sf.write(str(root / split / folder / f"{i:04d}.wav"), wav, 8000)
-
-
-@pytest.fixture
-def wsj_tree(tmp_path):
-    for split, n in (("tr", 8), ("cv", 2), ("tt", 2)):
-        _write_split(tmp_path / "data", split, n)
-    return tmp_path / "data"
-
-
 def test_cli_train_then_resume(tmp_path, wsj_tree, capsys):
     out = tmp_path / "run"
     base = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--out", str(out), "--no-progress"]
@@ -214,11 +199,11 @@ def test_cli_init_goes_on_from_an_exported_model(tmp_path, wsj_tree, capsys):
     base = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--no-progress"]
     assert cli.main([*base, "--out", str(first), "--epochs", "2"]) == 0
     exported = pretrained.export(first / "last.pt", tmp_path / "exported.pt")
-    assert "optimizer" not in train.load_checkpoint(exported)
+    assert "optimizer" not in checkpoints.load_checkpoint(exported)
     more = tmp_path / "more"
     assert cli.main([*base, "--out", str(more), "--epochs", "3", "--init", str(exported)]) == 0
     assert "trained 3 epoch(s), 6 steps" in capsys.readouterr().out
-    old, new = train.load_checkpoint(first / "last.pt"), train.load_checkpoint(more / "last.pt")
+    old, new = checkpoints.load_checkpoint(first / "last.pt"), checkpoints.load_checkpoint(more / "last.pt")
     assert new["metrics"]["epochs"][:2] == old["metrics"]["epochs"]  # the curve goes on from epoch 2
     assert new["metrics"]["epochs"][2]["train_seconds"] > old["metrics"]["epochs"][1]["train_seconds"]
     assert new["optimizer"]["param_groups"][0]["lr"] == old["metrics"]["epochs"][-1]["lr"]
@@ -235,7 +220,7 @@ def test_cli_init_with_lr_is_a_warm_restart(tmp_path, wsj_tree, capsys):
     assert cli.main([*base, "--out", str(first)]) == 0
     assert cli.main([*base, "--out", str(more), "--epochs", "2", "--init", str(first / "last.pt"),
                      "--lr", "3e-4"]) == 0
-    new = train.load_checkpoint(more / "last.pt")
+    new = checkpoints.load_checkpoint(more / "last.pt")
     assert new["config"]["lr"] == 3e-4 and new["metrics"]["epochs"][1]["lr"] == 3e-4
     assert new["metrics"]["epochs"][0]["lr"] == 1e-3  # the first run's epoch, kept in the curve
     assert cli.main([*base, "--out", str(first), "--epochs", "2", "--resume", "--lr", "3e-4"]) == 1
@@ -247,14 +232,14 @@ def test_cli_segment_overrides_the_crop_length(tmp_path, wsj_tree, capsys):
     base = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--no-progress"]
     first, more = tmp_path / "first", tmp_path / "more"
     assert cli.main([*base, "--out", str(first), "--epochs", "1", "--segment", "0.5"]) == 0
-    assert train.load_checkpoint(first / "last.pt")["config"]["segment"] == 0.5
+    assert checkpoints.load_checkpoint(first / "last.pt")["config"]["segment"] == 0.5
     assert cli.main([*base, "--out", str(more), "--epochs", "2", "--init", str(first / "last.pt"),
                      "--segment", "0.25"]) == 0
-    assert train.load_checkpoint(more / "last.pt")["config"]["segment"] == 0.25
+    assert checkpoints.load_checkpoint(more / "last.pt")["config"]["segment"] == 0.25
     kept = tmp_path / "kept"  # without --segment, --init keeps the checkpoint's crop, not the preset's
     assert cli.main([*base, "--out", str(kept), "--epochs", "2", "--init", str(first / "last.pt")]) == 0
     assert train.preset("cpu-tiny").segment != 0.5
-    assert train.load_checkpoint(kept / "last.pt")["config"]["segment"] == 0.5
+    assert checkpoints.load_checkpoint(kept / "last.pt")["config"]["segment"] == 0.5
     assert cli.main([*base, "--out", str(tmp_path / "x"), "--segment", "0"]) == 1
     assert "--segment 0.0: a training crop must be longer than 0 seconds" in capsys.readouterr().err
 
@@ -262,17 +247,39 @@ def test_cli_segment_overrides_the_crop_length(tmp_path, wsj_tree, capsys):
 def test_cli_valid_data_validates_elsewhere_and_starts_the_best_score_afresh(tmp_path, wsj_tree):
     """``--init … --valid-data DIR``: a new validation set, so the checkpoint's best score is not the bar."""
     other = tmp_path / "other"
-    _write_split(other, "cv", 3)
+    write_wsj_split(other, "cv", numbered(3, 1.2))
     base = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--no-progress"]
     first, more = tmp_path / "first", tmp_path / "more"
     assert cli.main([*base, "--out", str(first), "--epochs", "1"]) == 0
-    checkpoint = train.load_checkpoint(first / "last.pt")
+    checkpoint = checkpoints.load_checkpoint(first / "last.pt")
     checkpoint["metrics"]["best_valid_si_snri"] = 1e3  # a bar no epoch on the new set can pass
-    train.save_checkpoint(checkpoint, first / "high.pt")
+    checkpoints.save_checkpoint(checkpoint, first / "high.pt")
     assert cli.main([*base, "--out", str(more), "--epochs", "2", "--init", str(first / "high.pt"),
                      "--valid-data", str(other), "--level", "active"]) == 0
-    best = train.load_checkpoint(more / "best.pt")
+    best = checkpoints.load_checkpoint(more / "best.pt")
     assert best["epoch"] == 2 and best["config"]["level"] == "active"
     assert best["metrics"]["epochs"][-1]["valid_data"] == str(other)
     assert "valid_data" not in best["metrics"]["epochs"][0]
     assert best["metrics"]["best_valid_si_snri"] < 1e3
+
+
+@pytest.mark.parametrize("name", ["course-small", "course-small-espeak", "course-small-causal",
+                                  "deep-clustering"])
+def test_cli_init_then_resume_works_for_every_shipped_model(name, tmp_path, wsj_tree, capsys):
+    """Every shipped file, deep clustering's included, is a common-format checkpoint that ``--init`` goes
+    on from and whose run ``--resume`` continues (short crops and batches keep it quick)."""
+    from tasnet_edu import pretrained
+
+    shipped = checkpoints.load_checkpoint(pretrained.shipped_path(name))
+    out, epochs = tmp_path / "run", shipped["epoch"]
+    base = ["train", "--data", str(wsj_tree), "--out", str(out), "--no-progress", "--batch-size", "4",
+            "--segment", "0.25"]
+    assert cli.main([*base, "--init", str(pretrained.shipped_path(name)), "--epochs", str(epochs + 1)]) == 0
+    assert f"trained {epochs + 1} epoch(s)" in capsys.readouterr().out
+    assert cli.main([*base, "--resume", "--epochs", str(epochs + 2)]) == 0
+    resumed = checkpoints.load_checkpoint(out / "last.pt")
+    assert resumed["epoch"] == epochs + 2
+    assert resumed["config"]["model_class"] == shipped["config"]["model_class"]
+    def curve(checkpoint):
+        return [(e["step"], e["valid_si_snri"]) for e in checkpoint["metrics"]["epochs"][:epochs]]
+    assert curve(resumed) == curve(shipped)  # the shipped model's validation curve goes on

@@ -34,11 +34,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from tasnet_edu import audio
-from tasnet_edu.data.mixtures import read_manifest
+from tasnet_edu import SAMPLE_RATE, audio
+from tasnet_edu.data.mixtures import SPLIT_DIRS, read_manifest
 from tasnet_edu.errors import CourseError
 
-SPLIT_ALIASES = {"train": "tr", "valid": "cv", "validation": "cv", "test": "tt"}
+SPLIT_ALIASES = {**SPLIT_DIRS, "validation": "cv"}
 LIBRIMIX_ALIASES = {"tr": "train-360", "train": "train-360", "cv": "dev", "valid": "dev", "tt": "test"}
 
 
@@ -130,7 +130,7 @@ class WSJ0Mix(_MixtureFiles):
 
     layout = "wsj0-2mix"
 
-    def __init__(self, root, split: str, n_src: int = 2, sample_rate: int = 8000,
+    def __init__(self, root, split: str, n_src: int = 2, sample_rate: int = SAMPLE_RATE,
                  segment: float | None = 4.0, seed: int = 0):
         self.root = Path(root)
         self.split = SPLIT_ALIASES.get(split, split)
@@ -170,7 +170,7 @@ class WHAMMix(WSJ0Mix):
 
     layout = "WHAM!"
 
-    def __init__(self, root, split: str, n_src: int = 2, sample_rate: int = 8000,
+    def __init__(self, root, split: str, n_src: int = 2, sample_rate: int = SAMPLE_RATE,
                  segment: float | None = 4.0, seed: int = 0, mix_type: str = "both"):
         if mix_type not in ("both", "clean"):
             raise CourseError(f"mix_type must be 'both' (with noise) or 'clean', got {mix_type!r}")
@@ -195,7 +195,7 @@ class LibriMix(_MixtureFiles):
     looked up under ``root/<split>/<its folder>/<its file name>`` instead, so a moved corpus still loads.
     """
 
-    def __init__(self, root, split: str, n_src: int = 2, sample_rate: int = 8000,
+    def __init__(self, root, split: str, n_src: int = 2, sample_rate: int = SAMPLE_RATE,
                  segment: float | None = 4.0, seed: int = 0, mix_type: str = "clean"):
         if mix_type not in ("both", "clean"):
             raise CourseError(f"mix_type must be 'clean' or 'both' (with noise), got {mix_type!r}")
@@ -290,8 +290,8 @@ class DynamicMix(Dataset):
     Items: ``(mix (time,), sources (n_src, time))`` with ``mix == sources.sum(0)``.
     """
 
-    def __init__(self, root, split: str = "tr", n_src: int = 2, sample_rate: int = 8000, segment: float = 4.0,
-                 seed: int = 0, epoch_size: int | None = None,
+    def __init__(self, root, split: str = "tr", n_src: int = 2, sample_rate: int = SAMPLE_RATE,
+                 segment: float = 4.0, seed: int = 0, epoch_size: int | None = None,
                  speaker_of: Callable[[Path, int], str] | None = None, level: str = "rms"):
         if segment is None or segment <= 0:
             raise CourseError("DynamicMix needs a segment length in seconds (mixtures are built from crops)")
@@ -370,3 +370,15 @@ class ShuffledOrder(Dataset):
         mix, sources = self.dataset[index]
         order = _rng(self.seed + 1, self.epoch, index).permutation(sources.shape[0])
         return mix, sources[torch.from_numpy(order)]
+
+
+#: The corpus layouts the course reads, by the name ``tasnet-edu train/evaluate --dataset`` takes.
+CORPORA = {"wsj0-2mix": WSJ0Mix, "wham": WHAMMix, "librimix": LibriMix}
+
+
+def corpus(kind: str, root, split: str, **kwargs) -> Dataset:
+    """The split ``split`` of the corpus under ``root`` laid out as ``kind`` (a name in ``CORPORA``);
+    ``kwargs`` as the loader's (``n_src``, ``sample_rate``, ``segment``, …)."""
+    if kind not in CORPORA:
+        raise CourseError(f"unknown corpus layout {kind!r}; choose one of {', '.join(CORPORA)}")
+    return CORPORA[kind](root, split, **kwargs)

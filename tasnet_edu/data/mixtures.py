@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 
+from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.audio import active_rms, load, resample, save
 from tasnet_edu.data import natural, speech
 from tasnet_edu.errors import CourseError
 
 GENERATOR_VERSION = 3  # bump whenever the recipe changes: cached datasets are then regenerated
-SAMPLE_RATE = 8000
 SPLIT_DIRS = {"train": "tr", "valid": "cv", "test": "tt"}
 MAX_DB = 5.0  # relative level range 0–5 dB, as in wsj0-2mix
 REVERB_PROB = 0.4

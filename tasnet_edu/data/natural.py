@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.audio import resample
 from tasnet_edu.data.speech import stable_unit, trim_silence
 from tasnet_edu.errors import CourseError
@@ -243,7 +244,7 @@ def _is_clipped(wav: np.ndarray) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def read(path: Path, raw_gsm: bool, sample_rate: int = 8000) -> np.ndarray | None:
+def read(path: Path, raw_gsm: bool, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
     """A recording as float32 ``(time,)`` mono at ``sample_rate``; ``None``: unreadable, silent or clipped."""
     try:
         if raw_gsm:
@@ -260,7 +261,7 @@ def read(path: Path, raw_gsm: bool, sample_rate: int = 8000) -> np.ndarray | Non
 
 
 def utterance(recs: list[Recording], seconds: float, rng: np.random.Generator,
-              sample_rate: int = 8000) -> tuple[np.ndarray, list[str]]:
+              sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, list[str]]:
     """At least ``seconds`` of one speaker: random recordings of ``recs`` trimmed and joined by short pauses.
 
     Returns ``(wav (time,), files)``. Prompts and words are short, so most utterances join several; each pause

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.audio import resample
 from tasnet_edu.errors import CourseError
 
@@ -323,7 +324,7 @@ def trim_silence(
     return wav[start:stop]
 
 
-def synthesize(text: str, speaker: Speaker, sample_rate: int = 8000) -> np.ndarray:
+def synthesize(text: str, speaker: Speaker, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Speak ``text`` with ``speaker``: float32 ``(time,)`` at ``sample_rate``, silence trimmed, peak ≤ 1.
 
     The vocal-tract scale is applied by reading the 22.05 kHz output as if it were recorded at

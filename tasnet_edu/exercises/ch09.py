@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from tasnet_edu.metrics import si_snr
-from tasnet_edu.train import fixed_order_si_snr
+from tasnet_edu.train import fixed_order_si_snr_loss
 
 
 def _example(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,7 +40,7 @@ def _solution_fixed_order_loss(est: torch.Tensor, ref: torch.Tensor) -> torch.Te
 def check_fixed_order_loss(fn) -> None:
     """``fn(est (batch, 2, time), ref (batch, 2, time)) -> scalar``: the negative mean SI-SNR (dB) with
     estimate k compared with reference k (use ``tasnet_edu.metrics.si_snr``)."""
-    _check_loss(fn, fixed_order_si_snr, "si_snr(est, ref) gives one value per utterance and source "
+    _check_loss(fn, fixed_order_si_snr_loss, "si_snr(est, ref) gives one value per utterance and source "
                 "(shape (batch, 2)); a loss is minimised, so return minus their mean.")
     print("Correct: this loss punishes a good separation that comes out in the other order.")
 

@@ -13,9 +13,11 @@ from torch import nn
 from tasnet_edu.encoders import LearnedDecoder, LearnedEncoder, pad_to_frames
 from tasnet_edu.errors import CourseError
 from tasnet_edu.tcn import TCN, make_norm
-from tasnet_edu.utils import check_finite, check_waveform_batch
+from tasnet_edu.utils import check_mixture
 
 MASK_ACTIVATIONS = ("relu", "sigmoid", "softmax")
+#: The CPU-sized configuration of ``ConvTasNet.tiny`` (and of the ``cpu-tiny`` training preset).
+TINY = dict(N=64, L=16, B=32, H=64, Sc=32, P=3, X=7, R=2)
 
 
 class ConvTasNet(nn.Module):
@@ -108,18 +110,14 @@ class ConvTasNet(nn.Module):
 
         Same architecture, small enough to train for a few minutes on a laptop CPU.
         """
-        return cls(**{**dict(N=64, L=16, B=32, H=64, Sc=32, P=3, X=7, R=2), **overrides})
-
-    def _check(self, mix: torch.Tensor) -> None:
-        check_waveform_batch(mix, "ConvTasNet", self.L, f"window (L={self.L})")
-        check_finite(mix, "mixture")
+        return cls(**{**TINY, **overrides})
 
     def encode(self, mix: torch.Tensor) -> torch.Tensor:
         """Encoder output ``w`` (paper eq. 1) of the mixture padded to whole frames.
 
         Shapes: ``(batch, time) → (batch, N, frames)``.
         """
-        self._check(mix)
+        check_mixture(mix, "ConvTasNet", self.L, f"window (L={self.L})")
         return self._encode(mix)
 
     def _encode(self, mix: torch.Tensor) -> torch.Tensor:
@@ -149,9 +147,10 @@ class ConvTasNet(nn.Module):
         Each source is decoded from the masked encoder output ``d_i = w ⊙ m_i``; the zeros
         padded to complete the last frame are trimmed off again.
         """
-        self._check(mix)
-        batch, time = mix.shape
-        w = self._encode(mix)
-        d = w.unsqueeze(1) * self._masks_from_code(w)
-        est = self.decoder(d.flatten(0, 1)).view(batch, self.n_src, -1)
-        return est[..., :time]
+        check_mixture(mix, "ConvTasNet", self.L, f"window (L={self.L})")
+        batch, time = mix.shape                                # mix: (batch, time)
+        w = self._encode(mix)                                  # w: (batch, N, frames), eq. (1)
+        m = self._masks_from_code(w)                           # m: (batch, n_src, N, frames)
+        d = w.unsqueeze(1) * m                                 # d_i = w ⊙ m_i: (batch, n_src, N, frames)
+        est = self.decoder(d.flatten(0, 1))                    # ŝ_i: (batch · n_src, padded time)
+        return est.view(batch, self.n_src, -1)[..., :time]     # (batch, n_src, time)

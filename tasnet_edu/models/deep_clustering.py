@@ -12,18 +12,13 @@ Symbols used below: F = n_fft / 2 + 1 frequency bins, T frames, TF = F · T bins
 
 from __future__ import annotations
 
-import itertools
-import time
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 
 from tasnet_edu import masks
 from tasnet_edu.errors import CourseError
-from tasnet_edu.evaluate import evaluate
-from tasnet_edu.utils import check_finite, check_waveform_batch, seed_everything
+from tasnet_edu.utils import check_finite, check_mixture
 
 SILENCE_DB = 40.0  # bins this far below the mixture's loudest bin carry no speaker label (Hershey et al.)
 FLOOR_DB = 80.0  # log-magnitude features are floored this far below the loudest bin: no log(0)
@@ -240,8 +235,7 @@ class DeepClustering(nn.Module):
         return masks.stft(x, n_fft=self.n_fft, hop=self.hop, window=self.window)
 
     def _check_mix(self, mix: torch.Tensor) -> None:
-        check_waveform_batch(mix, "DeepClustering", self.n_fft, f"STFT window (n_fft={self.n_fft})")
-        check_finite(mix, "mix")
+        check_mixture(mix, "DeepClustering", self.n_fft, f"STFT window (n_fft={self.n_fft})")
 
     def _features(self, spec: torch.Tensor) -> torch.Tensor:
         """Log-magnitude ``(batch, F, T) → (batch, T, F)``, floored and standardised per utterance."""
@@ -322,110 +316,7 @@ class DeepClustering(nn.Module):
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         """``(batch, time) → (batch, n_src, time)`` like every model of the course (see ``separate``).
 
-        Not differentiable (k-means): train with ``loss`` / ``train_deep_clustering``.
+        Not differentiable (k-means): training uses ``loss`` (``tasnet_edu.train`` calls it; preset
+        ``deep-clustering``).
         """
         return self.separate(mix)
-
-
-def train_deep_clustering(
-    model: DeepClustering, train_set, *, steps: int, batch_size: int = 8, lr: float = 1e-3, clip: float = 5.0,
-    seed: int = 0, log_every: int = 10, valid_set=None, valid_every: int = 500,
-    valid_items: int | None = None, lr_patience: int = 3, on_validation=None,
-) -> dict:
-    """Train ``model`` in place on the affinity loss: Adam, gradient-norm clipping, a fixed number of steps.
-
-    ``tasnet_edu.train.fit`` trains models whose output is scored by SI-SNR; deep clustering's loss lives
-    on the embeddings instead, so it gets this small loop (same optimiser and clipping as the course's).
-    With a ``valid_set`` it also follows the course's recipe: every ``valid_every`` steps it scores the
-    separated validation utterances (SI-SNRi, k-means included), keeps the best weights, and halves the
-    learning rate after ``lr_patience`` validations without a better score.
-
-    Args:
-        model: a ``DeepClustering``.
-        train_set: items ``(mix (time,), sources (C, time))`` of equal length, e.g.
-            ``WSJ0Mix(root, "tr", segment=1.0)``.
-        steps: optimisation steps; batches cycle through the set in a seeded order.
-        valid_set: whole utterances ``(mix (time,), sources (C, time))``, or ``None`` (no validation).
-        valid_items: at most this many validation utterances (``None``: all).
-        on_validation: called after each validation with the validation history so far (``valid_step``,
-            ``valid_si_snri``, ``lr``, ``best_state``), e.g. to write a checkpoint a long run can stop at.
-
-    Returns:
-        history dict: ``step`` and ``loss`` (mean over the last ``log_every`` steps), ``train_seconds``
-        (time in training steps). With a ``valid_set`` also ``valid_step``, ``valid_si_snri`` (dB), ``lr``
-        (at each validation) and ``best_state`` (the weights of the best validation, already loaded into
-        ``model`` at the end).
-    """
-    if steps < 1 or batch_size < 1 or len(train_set) < batch_size:
-        raise CourseError(f"need steps ≥ 1 and at least batch_size={batch_size} items, got steps={steps} and "
-                          f"{len(train_set)} items")
-    generator = seed_everything(seed)
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history, recent, train_seconds, step = {"step": [], "loss": []}, [], 0.0, 0
-    validation = None
-    if valid_set is not None:
-        validation = _Validation(model, optimizer, valid_set, valid_items, lr_patience)
-    for epoch in itertools.count():
-        if step >= steps:
-            break
-        if hasattr(train_set, "set_epoch"):  # new random crops every pass, as tasnet_edu.train does
-            train_set.set_epoch(epoch)
-        model.train()
-        start = time.perf_counter()
-        for mix, sources in loader:
-            loss = model.loss(mix, sources)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
-            step, recent = step + 1, recent + [float(loss.detach())]
-            if step % log_every == 0 or step == steps:
-                history["step"].append(step)
-                history["loss"].append(sum(recent) / len(recent))
-                recent = []
-            if validation and (step % valid_every == 0 or step == steps):
-                train_seconds += time.perf_counter() - start
-                validation(step)
-                if on_validation:
-                    on_validation(validation.history)
-                model.train()
-                start = time.perf_counter()
-            if step == steps:
-                break
-        train_seconds += time.perf_counter() - start
-    history["train_seconds"] = train_seconds
-    if validation:
-        history.update(validation.history)
-        model.load_state_dict(history["best_state"])
-    model.eval()
-    return history
-
-
-class _Validation:
-    """Scores the model on the validation set, keeps the best weights, halves the rate on a plateau."""
-
-    def __init__(self, model, optimizer, valid_set, valid_items, lr_patience):
-        self.model, self.optimizer, self.valid_set = model, optimizer, valid_set
-        self.valid_items, self.lr_patience, self.since_best = valid_items, lr_patience, 0
-        self.history = {"valid_step": [], "valid_si_snri": [], "lr": [], "best_state": None}
-
-    def __call__(self, step: int) -> float:
-        self.model.eval()
-        rows = evaluate(self.model, self.valid_set, max_items=self.valid_items, with_sdr=False,
-                        progress=False)
-        value = sum(r["si_snri"] for r in rows) / len(rows)
-        scores = self.history["valid_si_snri"]
-        if not scores or value > max(scores):
-            self.history["best_state"] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self.since_best = 0
-        else:
-            self.since_best += 1
-            if self.since_best >= self.lr_patience:
-                for group in self.optimizer.param_groups:
-                    group["lr"] /= 2
-                self.since_best = 0
-        self.history["valid_step"].append(step)
-        scores.append(value)
-        self.history["lr"].append(self.optimizer.param_groups[0]["lr"])
-        return value

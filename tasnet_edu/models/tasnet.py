@@ -18,7 +18,7 @@ from torch import nn
 
 from tasnet_edu.encoders import GatedDecoder, GatedEncoder, encoder_pair, pad_to_frames
 from tasnet_edu.errors import CourseError
-from tasnet_edu.utils import check_finite, check_waveform_batch
+from tasnet_edu.utils import check_mixture
 
 
 class LSTMSeparator(nn.Module):
@@ -99,13 +99,9 @@ class TasNet(nn.Module):
         """The paper's sizes: N = 500, L = 40 (5 ms), 4 LSTM layers of 500 units; BLSTM unless causal."""
         return cls(n_src=n_src, N=500, L=40, H=500, layers=4, bidirectional=not causal)
 
-    def _check_mix(self, mix: torch.Tensor) -> None:
-        check_waveform_batch(mix, "TasNet")
-        check_finite(mix, "mixture")
-
     def encode(self, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Codes of ``mix`` (padded to whole segments) and, for the gated encoder, each segment's norm."""
-        self._check_mix(mix)
+        check_mixture(mix, "TasNet")
         x, _ = pad_to_frames(mix, self.L, self.stride)
         if self.kind == "gated":
             return self.encoder(x)

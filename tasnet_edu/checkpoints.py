@@ -1,0 +1,103 @@
+"""The checkpoint file: what a training run writes, a shipped model is, and ``pretrained.load`` reads.
+
+A checkpoint is a ``torch.save``'d dict of plain data (tensors, numbers, strings, lists, dicts), read back
+with ``weights_only=True``, so loading a file from the internet runs no code. Its keys:
+
+* ``format`` — ``CHECKPOINT_FORMAT``, so a foreign torch file is refused with a clear message;
+* ``config`` — the ``tasnet_edu.train.TrainConfig`` fields as a dict: ``model_class`` (a name in
+  ``tasnet_edu.models``), ``model_config`` (its keyword arguments), ``n_src``, ``sample_rate``, … ;
+* ``state_dict`` — the weights; ``epoch`` — epochs trained;
+* ``metrics`` — ``best_valid_si_snri``, ``bad_epochs`` and ``epochs`` (one record per epoch: ``epoch``,
+  ``step``, ``train_loss``, ``valid_si_snri``, ``lr``, ``train_seconds``, optionally ``valid_data``);
+* ``versions`` — of the package, torch and Python at writing time (``versions``);
+* training checkpoints only: ``optimizer``, ``scheduler`` and ``progress`` (position inside an epoch), what
+  an exact resume needs; ``tasnet_edu.pretrained.export`` drops them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import torch
+
+import tasnet_edu
+from tasnet_edu import models
+from tasnet_edu.errors import CourseError
+
+CHECKPOINT_FORMAT = "tasnet-edu-checkpoint/1"
+CHECKPOINT_KEYS = ("format", "config", "state_dict", "optimizer", "scheduler", "epoch", "metrics", "versions")
+
+
+def versions() -> dict:
+    """Versions recorded in checkpoints, to explain a checkpoint that no longer loads in a year."""
+    return {"tasnet_edu": tasnet_edu.__version__, "torch": str(torch.__version__),
+            "python": platform.python_version()}
+
+
+def save_checkpoint(state: dict, path) -> Path:
+    """Write ``state`` to ``path`` atomically: a temporary file in the same folder, then a rename, so an
+    interrupted save never leaves a truncated file under the real name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600); a checkpoint is shared like any file
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint (``weights_only=True``: no code runs while loading); its keys are listed above.
+
+    Raises:
+        CourseError: the file is missing, truncated or not a torch file, or a torch file of another program.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CourseError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated zip, pickle of foreign objects, random bytes: all one answer
+        raise CourseError(f"{path}: not a readable checkpoint (truncated, or not written by torch.save): "
+                          f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        found = sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise CourseError(f"{path}: not a tasnet-edu checkpoint (expected format {CHECKPOINT_FORMAT!r} with "
+                          f"keys {list(CHECKPOINT_KEYS)}; found {found})")
+    return checkpoint
+
+
+def build_model(model_class: str, model_config: dict, n_src: int) -> torch.nn.Module:
+    """A freshly initialised ``tasnet_edu.models.<model_class>(n_src=n_src, **model_config)``."""
+    try:
+        cls = getattr(models, model_class)
+    except AttributeError:
+        raise CourseError(f"unknown model class {model_class!r} (tasnet_edu.models has "
+                          f"{models.__all__})") from None
+    return cls(**{"n_src": n_src, **model_config})
+
+
+def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:
+    """The trained model of a checkpoint (from ``load_checkpoint``), in eval mode on the CPU, with
+    ``sample_rate`` (Hz) set to the rate it was trained at."""
+    config = checkpoint["config"]
+    model = build_model(config["model_class"], config["model_config"], config["n_src"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        raise CourseError(f"checkpoint weights do not fit its recorded model configuration: "
+                          f"{str(err).splitlines()[0]}") from None
+    model.sample_rate = int(config["sample_rate"])
+    return model.eval()
