@@ -1,0 +1,137 @@
+"""The package's layers: imports only point down, no cycle, no import hidden in a function, a light models.
+
+Read from the source with ``ast`` (nothing is imported to find the imports), so a cycle that lazy imports
+would hide is still seen.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tasnet_edu"
+
+#: Each module's layer: a module imports modules of lower layers only (or, within one sub-package such as
+#: ``data`` or ``models``, its siblings). A new module must be given its place here.
+LAYERS = {
+    "errors": 0, "tasnet_edu": 0.5,  # the package itself: CourseError, SAMPLE_RATE, __version__
+    "utils": 1, "_depthwise": 1,
+    "audio": 2, "masks": 2, "metrics": 2, "encoders": 2, "tcn": 2,
+    "data": 3, "models": 3,
+    "checkpoints": 4,
+    "train": 5, "inference": 5,
+    "streaming": 6, "compiled": 6,
+    "evaluate": 7,
+    "pretrained": 8,
+    "separate": 9, "viz": 9,
+    "cli": 10, "course": 10, "__main__": 11, "exercises": 11,
+}
+#: ``data`` reads and writes audio; it knows nothing of models, metrics or training.
+DATA_MAY_IMPORT = {"tasnet_edu", "errors", "audio", "data"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, ast.Module]:
+    return {module_name(p): ast.parse(p.read_text(), str(p)) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported(name: str, node: ast.AST) -> list[str]:
+    """The tasnet_edu modules an import statement names (``from tasnet_edu import audio`` → the module)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name.split(".")[0] == "tasnet_edu"]
+    if not isinstance(node, ast.ImportFrom) or node.level or not (node.module or "").startswith("tasnet_edu"):
+        return []
+    names = [f"{node.module}.{a.name}" for a in node.names]
+    return [name if name in modules_cache else node.module for name in names]
+
+
+def group(module: str) -> str:
+    """The layer key of a module: ``tasnet_edu.data.speech`` → ``data``, ``tasnet_edu`` → ``tasnet_edu``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+modules_cache = modules()
+
+
+def graph() -> dict[str, set[str]]:
+    edges = {}
+    for name, tree in modules_cache.items():
+        targets = {t for node in ast.walk(tree) for t in imported(name, node)}
+        edges[name] = {t for t in targets if t != name and t in modules_cache}
+    return edges
+
+
+def test_every_module_has_a_layer():
+    assert {group(m) for m in modules_cache} <= set(LAYERS), "give the new module a layer in LAYERS"
+
+
+def test_imports_only_point_down():
+    wrong = []
+    for source, targets in graph().items():
+        for target in targets:
+            same_package = group(source) == group(target)
+            if not same_package and LAYERS[group(target)] >= LAYERS[group(source)]:
+                wrong.append(f"{source} → {target}")
+            if group(source) == "data" and group(target) not in DATA_MAY_IMPORT:
+                wrong.append(f"{source} → {target} (data depends on audio only)")
+    assert not wrong, wrong
+
+
+def test_the_import_graph_has_no_cycle():
+    edges, state, cycles = graph(), {}, []
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                cycles.append([*path[path.index(nxt):], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, cycles
+
+
+def test_no_package_import_is_deferred_into_a_function_except_in_the_cli():
+    deferred = []
+    for name, tree in modules_cache.items():
+        if name == "tasnet_edu.cli":
+            continue
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                deferred += [f"{name}.{fn.name}: {t}" for node in ast.walk(fn) for t in imported(name, node)]
+    assert not deferred, deferred
+
+
+@pytest.mark.parametrize("module", ["tasnet_edu.models", "tasnet_edu.checkpoints"])
+def test_the_models_need_torch_alone(module):
+    """Importing the models loads none of librosa, soundfile, scipy, tqdm, matplotlib beyond what
+    ``import torch`` itself loads (torch 2.13 imports tqdm)."""
+    heavy = ("librosa", "soundfile", "scipy", "tqdm", "matplotlib")
+    code = (f"import sys, torch; before = set(sys.modules); import {module}; "
+            "new = set(sys.modules) - before; "
+            f"print(' '.join(sorted({{m.split('.')[0] for m in new}} & set({heavy!r}))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "", f"importing {module} loads {loaded.strip()}"
+
+
+def test_every_module_imports_alone_in_a_fresh_interpreter():
+    names = [m for m in modules_cache if m != "tasnet_edu.__main__"]
+    # One interpreter per module, all at once: an import that works only after another module's fails here.
+    runs = {name: subprocess.Popen([sys.executable, "-c", f"import {name}"], stderr=subprocess.PIPE,
+                                   text=True) for name in names}
+    failed = {name: run.communicate()[1].strip().splitlines()[-1:] for name, run in runs.items()
+              if run.wait() != 0}
+    assert not failed, failed
