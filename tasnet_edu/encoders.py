@@ -32,6 +32,11 @@ def pad_to_frames(x: torch.Tensor, kernel_size: int, stride: int) -> tuple[torch
 
     Returns the padded signal and the number of zeros added; trim that many samples from the decoder's
     output to get the input length back. Padding only on the right keeps a causal model causal.
+
+    Example:
+        >>> padded, pad = pad_to_frames(torch.zeros(1, 100), kernel_size=16, stride=8)
+        >>> padded.shape, pad   # 12 frames of 16 samples hopping by 8 need 104 samples
+        (torch.Size([1, 104]), 4)
     """
     time = x.shape[-1]
     frames = max(1, -(-(time - kernel_size) // stride) + 1)
@@ -196,6 +201,12 @@ def encoder_pair(kind: str, N: int, L: int, stride: int | None = None) -> tuple[
         kind: ``"stft"`` (fixed; needs ``N == L``) or ``"learned"`` (free, linear: no ReLU, so that codes of
             a sum are the sum of codes, as for the STFT).
         N: channels; L: window in samples; stride: hop (L // 2 by default).
+
+    Example:
+        >>> enc, dec = encoder_pair("learned", N=64, L=16)
+        >>> w = enc(torch.randn(1, 8000))      # codes (batch, N, frames): 8000 samples, hop 8
+        >>> w.shape, dec(w).shape
+        (torch.Size([1, 64, 999]), torch.Size([1, 8000]))
     """
     if kind == "stft":
         if N != L:

@@ -34,16 +34,30 @@ def _window(name: str, n_fft: int, x: torch.Tensor) -> torch.Tensor:
     return window.sqrt() if name == "sqrt_hann" else window
 
 
-def stft(x, n_fft: int = 256, hop: int = 64, window: str = "hann") -> torch.Tensor:
+def _hop(hop: int, hop_length: int | None) -> int:
+    """The hop, given as ``hop`` or as ``hop_length`` (librosa's and ``tasnet_edu.viz``'s name)."""
+    if hop_length is None:
+        return hop
+    if hop not in (64, hop_length):
+        raise CourseError(f"give the hop once: hop={hop} and hop_length={hop_length} disagree")
+    return hop_length
+
+
+def stft(x, n_fft: int = 256, hop: int = 64, window: str = "hann", *, hop_length: int | None = None
+         ) -> torch.Tensor:
     """Short-time Fourier transform of ``x`` ``(..., time)`` → complex ``(..., n_fft // 2 + 1, frames)``.
 
     Frames are centred (the signal is padded by ``n_fft // 2`` on both sides, so frame k is centred on
     sample ``k * hop``), ``frames = time // hop + 1``. Bin f is at ``f * sample_rate / n_fft`` Hz.
+    ``hop_length`` is another name for ``hop`` (librosa's).
 
     Example:
         >>> stft(torch.randn(2, 8000)).shape   # 32 ms window, 8 ms hop at 8 kHz
         torch.Size([2, 129, 126])
+        >>> stft(torch.randn(8000), hop_length=80).shape   # 10 ms hop
+        torch.Size([129, 101])
     """
+    hop = _hop(hop, hop_length)
     x = as_tensor(x)
     check_finite(x, "x")
     if x.shape[-1] < n_fft // 2 + 1:
@@ -57,12 +71,19 @@ def stft(x, n_fft: int = 256, hop: int = 64, window: str = "hann") -> torch.Tens
 
 
 def istft(X: torch.Tensor, n_fft: int = 256, hop: int = 64, length: int | None = None,
-          window: str = "hann") -> torch.Tensor:
+          window: str = "hann", *, hop_length: int | None = None) -> torch.Tensor:
     """Inverse of ``stft``: complex ``(..., freq, frames)`` → ``(..., time)`` by weighted overlap-add.
 
     ``istft(stft(x), length=x.shape[-1])`` gives ``x`` back to float precision for both windows (the
     overlap-add divides by the summed squared window). Pass ``length`` to trim to the original length.
+    ``hop_length`` is another name for ``hop``.
+
+    Example:
+        >>> x = torch.randn(8000)
+        >>> bool(torch.allclose(istft(stft(x, hop_length=80), hop_length=80, length=8000), x, atol=1e-5))
+        True
     """
+    hop = _hop(hop, hop_length)
     lead = X.shape[:-2]
     x = torch.istft(
         X.reshape(-1, *X.shape[-2:]), n_fft, hop_length=hop,

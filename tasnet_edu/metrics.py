@@ -81,8 +81,11 @@ def si_snr(est, ref, eps: float = 1e-8) -> torch.Tensor:
     Computed in float32 (float64 stays float64), also under autocast; differentiable.
 
     Example:
-        >>> ref = torch.randn(2, 8000)                      # two sources, one second at 8 kHz
-        >>> si_snr(ref + 0.1 * torch.randn(2, 8000), ref)   # ≈ tensor([20., 20.])
+        >>> g = torch.Generator().manual_seed(0)
+        >>> ref = torch.randn(2, 8000, generator=g)          # two sources, one second at 8 kHz
+        >>> noise = 0.1 * torch.randn(2, 8000, generator=g)  # 20 dB below them
+        >>> si_snr(ref + noise, ref).round()
+        tensor([20., 20.])
     """
     est, ref = _checked_pair(est, ref)
     return _si_snr(est, ref, eps)

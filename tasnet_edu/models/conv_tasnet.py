@@ -60,6 +60,13 @@ class ConvTasNet(nn.Module):
 
     Use ``ConvTasNet.paper()`` for the paper configuration and ``ConvTasNet.tiny()`` for a CPU-sized one;
     ``model.config`` holds the constructor arguments (``ConvTasNet(**model.config)`` rebuilds it).
+
+    Example:
+        >>> from tasnet_edu.utils import count_parameters
+        >>> count_parameters(ConvTasNet.paper()), ConvTasNet.paper().receptive_field
+        (4984881, 12256)
+        >>> ConvTasNet.tiny()(torch.randn(2, 8000)).shape   # (batch, time) → (batch, n_src, time)
+        torch.Size([2, 2, 8000])
     """
 
     def __init__(

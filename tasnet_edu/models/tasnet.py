@@ -76,6 +76,11 @@ class TasNet(nn.Module):
     Shapes: ``forward((batch, time)) → (batch, n_src, time)`` for any length (padded to whole segments,
     then trimmed back); ``encode(mix) → (codes (batch, N, frames), norms (batch, 1, frames) or None)``;
     ``masks(mix) → (batch, n_src, N, frames)``.
+
+    Example:
+        >>> model = TasNet()                   # gated encoder, N = 64, L = 40 (5 ms), 2 BLSTM layers
+        >>> model(torch.randn(3, 8000)).shape
+        torch.Size([3, 2, 8000])
     """
 
     def __init__(self, n_src: int = 2, N: int = 64, L: int = 40, stride: int | None = None, H: int = 64,

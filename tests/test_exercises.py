@@ -1,0 +1,256 @@
+"""The exercises: every check has a reference solution that passes it, and typical wrong answers fail."""
+
+import importlib
+import inspect
+import pkgutil
+
+import numpy as np
+import pytest
+import torch
+
+import tasnet_edu.exercises
+from tasnet_edu.exercises import ch01, ch02, ch03, ch05, ch07, ch08, ch09, ch10, ch12
+from tasnet_edu.metrics import si_snr
+
+CHAPTERS = [importlib.import_module(f"tasnet_edu.exercises.{m.name}")
+            for m in pkgutil.iter_modules(tasnet_edu.exercises.__path__)]
+CHECKS = [(chapter, name) for chapter in CHAPTERS for name in sorted(vars(chapter))
+          if name.startswith("check_")]
+
+
+def test_every_chapter_with_exercises_is_found():
+    assert len(CHAPTERS) >= 12 and len(CHECKS) >= 30
+
+
+@pytest.mark.parametrize("chapter, name", CHECKS, ids=[f"{c.__name__.split('.')[-1]}.{n}" for c, n in CHECKS])
+def test_every_check_has_a_reference_solution_that_passes(chapter, name):
+    """``check_X`` has ``_solution_X``: a function answer, or (taking no argument) the function that
+    computes a value answer."""
+    solution = getattr(chapter, "_solution_" + name.removeprefix("check_"), None)
+    assert solution is not None, f"{chapter.__name__}.{name} has no _solution_{name.removeprefix('check_')}"
+    answer = solution() if not inspect.signature(solution).parameters else solution
+    getattr(chapter, name)(answer)
+
+
+# ---- ch01–03 ------------------------------------------------------------
+def test_ch01_solutions_pass_and_wrong_answers_fail():
+    ch01.check_tone_bin(ch01._solution_tone_bin())
+    ch01.check_latency_ms(ch01._solution_latency_ms)
+    ch01.check_n_frames(ch01._solution_n_frames)
+    with pytest.raises(AssertionError, match="Hint"):
+        ch01.check_tone_bin(1000)
+    with pytest.raises(AssertionError, match="Hint"):
+        ch01.check_latency_ms(lambda n_fft, rate: n_fft / rate)  # seconds, not ms
+    with pytest.raises(AssertionError, match="Hint"):
+        ch01.check_n_frames(lambda n, hop: n // hop)
+
+
+def test_ch02_solutions_pass_and_wrong_answers_fail():
+    ch02.check_ideal_ratio_mask(ch02._solution_ideal_ratio_mask)
+    ch02.check_ideal_binary_mask(ch02._solution_ideal_binary_mask)
+    ch02.check_true_phase(ch02._solution_true_phase)
+    with pytest.raises(AssertionError, match="Hint"):
+        ch02.check_ideal_ratio_mask(lambda m: m**2 / (m**2).sum(0, keepdim=True).clamp_min(1e-12))  # the WFM
+    with pytest.raises(AssertionError, match="NaN"):
+        ch02.check_ideal_ratio_mask(lambda m: m / m.sum(0, keepdim=True))
+    with pytest.raises(AssertionError, match="Hint"):
+        ch02.check_ideal_binary_mask(lambda m: (m > 0.5).float())
+    with pytest.raises(AssertionError, match="Hint"):
+        ch02.check_true_phase(lambda mag, spec: mag * spec)
+
+
+def test_ch03_solutions_pass_and_wrong_answers_fail():
+    ch03.check_si_snr(ch03._solution_si_snr)
+    ch03.check_snr_of_half(ch03._solution_snr_of_half())
+    ch03.check_frame_level_pit(ch03._solution_frame_level_pit)
+    ch03.check_utterance_level_pit(ch03._solution_utterance_level_pit)
+
+    def no_zero_mean(est, ref):
+        target = (est @ ref) / (ref @ ref) * ref
+        return 10 * torch.log10(target.pow(2).sum() / (est - target).pow(2).sum())
+
+    with pytest.raises(AssertionError, match="Hint: remove both means"):
+        ch03.check_si_snr(no_zero_mean)
+    with pytest.raises(AssertionError, match="Hint"):
+        ch03.check_snr_of_half(0.0)
+    identity = lambda s: torch.arange(s.shape[-1])  # noqa: E731
+    with pytest.raises(AssertionError, match="in some frame"):
+        ch03.check_frame_level_pit(lambda s: identity(s).expand(s.shape[0], -1))
+    with pytest.raises(AssertionError, match="over the utterance"):
+        ch03.check_utterance_level_pit(identity)
+    with pytest.raises(AssertionError, match="over the utterance"):  # the first frame's choice
+        ch03.check_utterance_level_pit(lambda s: ch03._solution_frame_level_pit(s)[0])
+    with pytest.raises(AssertionError, match="one permutation"):   # one per frame, not per utterance
+        ch03.check_utterance_level_pit(ch03._solution_frame_level_pit)
+
+
+def test_ch03_pit_check_shows_frame_level_pit_blind_to_swaps(capsys):
+    ch03.check_utterance_level_pit(ch03._solution_utterance_level_pit)
+    out = capsys.readouterr().out
+    assert "s1 in 20 frames, s2 in the other 20" in out and "switching it 1 time(s)" in out
+
+
+# ---- ch05–06 ------------------------------------------------------------
+def test_overlap_add_solution_passes_and_matches_the_decoder(capsys):
+    ch05.check_overlap_add(ch05._solution_overlap_add)
+    assert "checked equal to the decoder" in capsys.readouterr().out
+
+
+def _overwrite(frames, hop):
+    n, L = frames.shape
+    out = frames.new_zeros((n - 1) * hop + L)
+    for k in range(n):
+        out[k * hop : k * hop + L] = frames[k]  # overwrites the overlap instead of adding
+    return out
+
+
+def test_overlap_add_mistakes_are_caught():
+    with pytest.raises(AssertionError, match="ADDED"):
+        ch05.check_overlap_add(_overwrite)
+    with pytest.raises(AssertionError, match="last frame starts"):
+        ch05.check_overlap_add(lambda frames, hop: frames.reshape(-1))        # frames laid end to end
+
+
+# ---- ch07–08 ------------------------------------------------------------
+def test_reference_solutions_pass(capsys):
+    ch07.check_receptive_field(ch07._solution_receptive_field)
+    ch07.check_cumulative_layer_norm(ch07._solution_cumulative_layer_norm)
+    ch08.check_block_parameters(ch08._solution_block_parameters)
+    ch08.check_frames(ch08._solution_frames)
+    assert capsys.readouterr().out.count("Correct") == 4
+
+
+def test_wrong_answers_fail_with_a_hint():
+    with pytest.raises(AssertionError, match="Hint"):
+        ch07.check_receptive_field(lambda P, X, R: R * P * 2**X)
+    with pytest.raises(AssertionError, match="frame k may only use frames 0…k"):  # global statistics
+        ch07.check_cumulative_layer_norm(lambda x: (x - x.mean()) / x.std())
+    with pytest.raises(AssertionError, match="Hint"):  # forgot the biases
+        ch08.check_block_parameters(lambda B, H, Sc, P: B * H + H * P + H * B + H * Sc + 4 * H + 2)
+    with pytest.raises(AssertionError, match="Hint"):  # no padding of the last frame
+        ch08.check_frames(lambda time, L: (time - L) // (L // 2) + 1)
+    with pytest.raises(AssertionError, match="channels"):
+        ch07.check_cumulative_layer_norm(_per_channel_cumulative_norm)
+
+
+def _per_channel_cumulative_norm(x):
+    """A plausible mistake: cumulative statistics per channel instead of over all channels."""
+    count = torch.arange(1, x.shape[-1] + 1, dtype=x.dtype)
+    mean = x.cumsum(-1) / count
+    return (x - mean) / torch.sqrt(x.square().cumsum(-1) / count - mean.square() + 1e-8)
+
+
+def test_new_chapter_07_08_exercises_pass_with_the_reference_solutions(capsys):
+    ch07.check_global_layer_norm(ch07._solution_global_layer_norm)
+    ch07.check_causal_depthwise_conv(ch07._solution_causal_depthwise_conv)
+    ch08.check_conv1d_block(ch08._solution_conv1d_block)
+    assert capsys.readouterr().out.count("Correct") == 3
+
+
+def test_global_layer_norm_mistakes_are_caught():
+    with pytest.raises(AssertionError, match="each channel on its own"):  # instance norm
+        ch07.check_global_layer_norm(lambda x: (x - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True))
+    with pytest.raises(AssertionError, match="each frame on its own"):  # nn.LayerNorm over channels
+        ch07.check_global_layer_norm(
+            lambda x: torch.nn.functional.layer_norm(x.transpose(1, 2), (x.shape[1],)).transpose(1, 2))
+    with pytest.raises(AssertionError, match="never over the batch"):
+        ch07.check_global_layer_norm(lambda x: (x - x.mean()) / x.std())
+
+
+def test_causal_depthwise_conv_mistakes_are_caught():
+    import torch.nn.functional as F
+
+    def centred(x, w, d):
+        return F.conv1d(x, w, padding=(w.shape[-1] - 1) * d // 2, dilation=d, groups=x.shape[1])
+
+    def no_dilation(x, w, d):
+        return F.conv1d(F.pad(x, (w.shape[-1] - 1, 0)), w, groups=x.shape[1])
+
+    with pytest.raises(AssertionError, match="looks ahead"):
+        ch07.check_causal_depthwise_conv(centred)
+    with pytest.raises(AssertionError, match="dilation=d"):
+        ch07.check_causal_depthwise_conv(no_dilation)
+    with pytest.raises(AssertionError, match="keep 50 frames"):
+        ch07.check_causal_depthwise_conv(lambda x, w, d: F.conv1d(x, w, dilation=d, groups=x.shape[1]))
+
+
+def test_conv1d_block_mistakes_are_caught():
+    def no_input(x, block):
+        residual, skip = ch08._solution_conv1d_block(x, block)
+        return (None if residual is None else residual - x), skip
+
+    def centred_always(x, block):
+        causal, block.causal = block.causal, False
+        try:
+            return ch08._solution_conv1d_block(x, block)
+        finally:
+            block.causal = causal
+
+    with pytest.raises(AssertionError, match="INPUT plus"):
+        ch08.check_conv1d_block(no_input)
+    with pytest.raises(AssertionError, match="on the left"):
+        ch08.check_conv1d_block(centred_always)
+
+
+# ---- ch09–11 ------------------------------------------------------------
+def test_ch09_fixed_order_loss():
+    ch09.check_fixed_order_loss(ch09._solution_fixed_order_loss)
+    with pytest.raises(AssertionError, match="minus their mean"):
+        ch09.check_fixed_order_loss(lambda est, ref: si_snr(est, ref).mean())  # forgot the sign
+
+
+
+def test_ch10_exercises():
+    ch10.check_steps_per_epoch(ch10._solution_steps_per_epoch)
+    with pytest.raises(AssertionError, match="drop_last"):
+        ch10.check_steps_per_epoch(lambda n, b, k: n // b)
+    ch10.check_resume_step(ch10._solution_resume_step())
+    with pytest.raises(AssertionError, match="multiple of 200"):
+        ch10.check_resume_step(1234)
+    ch10.check_precision_on_t4("fp32")
+    for wrong in ("fp16", "bf16"):
+        with pytest.raises(AssertionError):
+            ch10.check_precision_on_t4(wrong)
+
+
+def test_ch11_exercises():
+    from tasnet_edu.exercises import ch11
+
+    ch11.check_mean_interval(ch11._solution_mean_interval)
+    with pytest.raises(AssertionError, match="1.96"):
+        normal = lambda v: (sum(v) / len(v), 1.96 * torch.tensor(v).std().item() / len(v) ** 0.5)  # noqa: E731
+        ch11.check_mean_interval(normal)
+    ch11.check_paired_difference(ch11._solution_paired_difference)
+    with pytest.raises(AssertionError, match="utterance by utterance"):
+        ch11.check_paired_difference(
+            lambda a, b: (sum(b) / len(b) - sum(a) / len(a),
+                          ch11._solution_mean_interval(a)[1] + ch11._solution_mean_interval(b)[1]))
+    ch11.check_real_time_factor(ch11._solution_real_time_factor)
+    with pytest.raises(AssertionError, match="n_samples / sample_rate"):
+        ch11.check_real_time_factor(lambda c, n, sr: n / sr / c)
+
+
+# ---- ch12 ------------------------------------------------------------
+def test_ch12_active_rms():
+    ch12.check_active_rms(ch12._solution_active_rms)
+    with pytest.raises(AssertionError, match="pause"):
+        ch12.check_active_rms(lambda wav, sr: float(np.sqrt(np.mean(wav**2))))  # the plain RMS
+
+
+def test_ch12_speaker_split():
+    ch12.check_speaker_split(ch12._solution_speaker_split)
+
+    def by_utterance(utterances, n_valid, n_test):  # splits files, not speakers
+        split = {i: "valid" if i < 5 else "test" if i < 8 else "train" for i in range(len(utterances))}
+        return {u: split[i] for i, (_, u) in enumerate(utterances)}
+
+    with pytest.raises(AssertionError, match="two splits"):
+        ch12.check_speaker_split(by_utterance)
+
+
+def test_ch12_speed_perturbation():
+    ch12.check_speed_perturbation(ch12._solution_speed_perturbation)
+    with pytest.raises(AssertionError, match="samples"):
+        ch12.check_speed_perturbation(lambda wav, sr, f: wav)  # no change at all
+    with pytest.raises(AssertionError):  # resampled the wrong way round: slower instead of faster
+        ch12.check_speed_perturbation(lambda wav, sr, f: ch12.resample(wav, sr, round(sr * f)))
