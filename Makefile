@@ -50,13 +50,10 @@ test: lint unit notebooks
 
 # Recordings of people from Debian packages (no root), then held-out real mixtures (data/real: cv/ tt/) and
 # training mixtures where each talker is a person or an espeak voice (data/mixed: tr/). See README, Data.
-NATURAL_CACHE ?= data/natural-cache
+# The commands are tasnet_edu.pretrained.MAKE_NATURAL (the course-small recipe's), run from there.
 natural-data: $(STAMP)
-	$(VENV)/bin/tasnet-edu fetch-speech --cache $(NATURAL_CACHE)
-	$(VENV)/bin/tasnet-edu make-data --out data/real --n-valid 150 --n-test 150 --speech natural \
-		--natural-cache $(NATURAL_CACHE) --seed 1
-	$(VENV)/bin/tasnet-edu make-data --out data/mixed --n-train 6000 --speech all \
-		--natural-cache $(NATURAL_CACHE) --seed 2
+	$(PY) -c "import shlex, subprocess, sys; from tasnet_edu.pretrained import MAKE_NATURAL; \
+	[subprocess.run([sys.executable, '-m', 'tasnet_edu', *shlex.split(c)[1:]], check=True) for c in MAKE_NATURAL]"
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -1,11 +1,14 @@
 """tasnet-edu: the helper package of a notebook course on time-domain speech separation.
 
-Modules follow the chapters (see ``COURSE_PLAN.md`` in the course's shared folder):
-``audio`` / ``data`` (signals and mixtures), ``masks`` (STFT and oracle masks),
-``metrics`` (SI-SNR, SDR, PIT), ``encoders``, ``tcn``, ``models``, ``train``, ``separate``,
-``pretrained`` and ``viz``.
+Modules follow the chapters, in layers that only import the layers before them (README.md, "The package",
+has the table; ``tests/test_layers.py`` checks it):
 
-Signals are float tensors or arrays shaped ``(..., time)`` at 8 kHz unless a ``sample_rate`` says otherwise.
+``errors``, ``utils`` → ``audio``, ``masks``, ``metrics``, ``encoders``, ``tcn`` → ``models`` →
+``checkpoints`` → ``train``, ``inference`` (then ``streaming``) → ``evaluate`` → ``pretrained`` →
+``separate`` → ``cli``; ``data`` (speech, mixtures, corpus loaders) needs ``audio`` only; ``viz`` draws.
+
+Signals are float tensors or arrays shaped ``(..., time)`` at ``SAMPLE_RATE`` (8 kHz) unless a
+``sample_rate`` says otherwise.
 """
 
 from tasnet_edu.errors import CourseError
