@@ -149,9 +149,12 @@ class _Onnx:
         for reduce in ("ReduceSum", "ReduceSumSquare"):
             per_channel = self.op("Cast", self.op(reduce, x, frames_axis, keepdims=1), to=11)  # (1, C, 1)
             sums.append(self.op("ReduceSum", per_channel, channel_axis, keepdims=1))  # (1, 1, 1)
-        count = self.op("Cast", self.op("Size", x), to=11)
-        mean = self.op("Div", sums[0], count)
-        var = self.op("Max", self.op("Sub", self.op("Div", sums[1], count), self.op("Mul", mean, mean)),
+        return self.mean_inv_std(*sums, self.op("Cast", self.op("Size", x), to=11), eps)
+
+    def mean_inv_std(self, total: str, total_sq: str, count: str, eps: float) -> tuple[str, str]:
+        """Mean and ``1/sqrt(var + eps)`` from float64 sums of x and x² over ``count`` values, as float32."""
+        mean = self.op("Div", total, count)
+        var = self.op("Max", self.op("Sub", self.op("Div", total_sq, count), self.op("Mul", mean, mean)),
                       self.f64(0.0))
         inv_std = self.op("Reciprocal", self.op("Sqrt", self.op("Add", var, self.f64(eps))))
         return self.op("Cast", mean, to=1), self.op("Cast", inv_std, to=1)
@@ -165,11 +168,8 @@ class _Onnx:
                            frames_axis)
         ones = self.op("Add", self.op("Mul", total, self.f64(0.0)), self.f64(1.0))
         count = self.op("Mul", self.op("CumSum", ones, frames_axis), self.f64(float(channels)))
-        mean = self.op("Div", total, count)
-        var = self.op("Max", self.op("Sub", self.op("Div", total_sq, count), self.op("Mul", mean, mean)),
-                      self.f64(0.0))
-        inv_std = self.op("Reciprocal", self.op("Sqrt", self.op("Add", var, self.f64(eps))))
-        return self.op("Mul", self.op("Sub", x, self.op("Cast", mean, to=1)), self.op("Cast", inv_std, to=1))
+        mean, inv_std = self.mean_inv_std(total, total_sq, count, eps)  # (1, 1, frames) each
+        return self.op("Mul", self.op("Sub", x, mean), inv_std)
 
     def norm_conv1x1(self, x: str, norm: nn.Module, convs: list[nn.Conv1d]) -> list[str]:
         """``conv(norm(x))`` for each 1×1 conv of ``convs``, the norm folded into the conv.
