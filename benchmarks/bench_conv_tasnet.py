@@ -1,6 +1,7 @@
-"""Speed of Conv-TasNet (paper configuration) against the machine's matmul roofline and a plain baseline.
+"""Speed of Conv-TasNet (paper configuration) against the matmul floor, a plain baseline and torchaudio.
 
 Usage:  python benchmarks/bench_conv_tasnet.py [--threads 2] [--repeats 5] [--train-repeats 3] [--compile]
+            [--torchaudio-version 2.11.0] [--skip-ablations]
         (on a CUDA machine add --device cuda; it then runs under bf16 autocast)
 
 Measures, in one run:
@@ -9,9 +10,12 @@ Measures, in one run:
    is the roofline real-time factor: what the model would cost if every FLOP ran at matmul speed; and the
    matmul floor: the model's own matrix products (every 1×1 convolution, at its shape) timed alone, with
    nothing else, which is as fast as any implementation that calls the library's matmul can get;
-2. inference real-time factor (compute seconds per second of audio), batch 1, 4 s input;
-3. a training step, batch 4 × 4 s: forward + backward + Adam (loss: mean square against a random target —
-   the loss is negligible next to the network);
+2. inference real-time factor (compute seconds per second of audio), batch 1, 4 s input, for the package's
+   eager model, its fast path (``tasnet_edu.compiled.fast_model``: ONNX Runtime, CPU only), torchaudio's
+   eager Conv-TasNet and the baseline below; the fast path's export time is measured from a cold cache
+   and also reported amortised over a 10-minute file; the causal cLN configuration, eager and fast, too;
+3. a training step, batch 2 × 4 s: forward + backward + Adam (loss: mean square against a random target —
+   the loss is negligible next to the network), package vs baseline vs torchaudio;
    (2)–(3) for the package model and for ``PlainConvTasNet`` below, the same network written plainly
    (layer norm as mean/var tensor ops, grouped ``nn.Conv1d`` for the depthwise convolutions, every block's
    residual conv kept), plus one-change-at-a-time ablations of the baseline for inference, and the package
@@ -25,6 +29,13 @@ the least disturbed measurement. On an oversubscribed machine also set ``OMP_WAI
 threads that spin-wait for a descheduled sibling can make a 2-thread run many times slower than 1 thread.
 The package model's weights are loaded into the baseline and the outputs
 compared, so both time the same function.
+
+torchaudio's ``models/conv_tasnet.py`` is read at run time out of the torchaudio wheel (``pip download
+torchaudio==VERSION --no-deps`` into ``--cache``, default ``~/.cache/tasnet_edu/bench``), never installed nor
+kept in this repository; the file imports only torch and is loaded as a plain module. Its configuration is
+the paper's (``enc_kernel_size=16, enc_num_feats=512, msk_kernel_size=3, msk_num_feats=128,
+msk_num_hidden_feats=512, msk_num_layers=8, msk_num_stacks=3``, ReLU masks like the package). Without
+network access or pip the benchmark says so and goes on without it.
 """
 
 from __future__ import annotations
@@ -37,12 +48,16 @@ import os
 import subprocess
 import sys
 import time
+import types
+import zipfile
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from tasnet_edu import compiled
 from tasnet_edu.encoders import pad_to_frames
 from tasnet_edu.models import ConvTasNet
 from tasnet_edu.tcn import depthwise_conv
@@ -50,6 +65,63 @@ from tasnet_edu.utils import keep_freed_memory
 
 SAMPLE_RATE = 8000
 MATMUL_SIZE = 2048
+AMORTISE_SECONDS = 600.0  # the fast path's export time is spread over a 10-minute file
+TORCHAUDIO_CONFIG = dict(num_sources=2, enc_kernel_size=16, enc_num_feats=512, msk_kernel_size=3,
+                         msk_num_feats=128, msk_num_hidden_feats=512, msk_num_layers=8, msk_num_stacks=3,
+                         msk_activate="relu")
+
+
+def torchaudio_conv_tasnet(version: str, cache: Path):
+    """torchaudio's ``ConvTasNet`` class, read out of its wheel (downloaded once into ``cache``), or the
+    reason it could not be had (a string)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache.glob(f"torchaudio-{version}-*.whl"))
+    if not wheels:
+        cmd = [sys.executable, "-m", "pip", "download", f"torchaudio=={version}", "--no-deps",
+               "--only-binary=:all:", "--dest", str(cache)]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return f"`{' '.join(cmd[2:])}` failed: {err}"
+        wheels = sorted(cache.glob(f"torchaudio-{version}-*.whl"))
+        if done.returncode or not wheels:
+            return f"`{' '.join(cmd[2:])}` failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}"
+    inside = "torchaudio/models/conv_tasnet.py"
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        source = wheel.read(inside).decode()
+    module = types.ModuleType("torchaudio_conv_tasnet")
+    exec(compile(source, f"{wheels[-1].name}/{inside}", "exec"), module.__dict__)  # imports only torch
+    return module.ConvTasNet
+
+
+def fast_path_cold(model: ConvTasNet, threads: int):
+    """``fast_model(model)`` from a cold cache: ``(fast model, export + session seconds, disk-load seconds)``.
+
+    The export is timed with no session in memory and no disk cache; loading from disk is timed after the
+    file was written, in a fresh session cache (what a second process pays).
+    """
+    saved = dict(compiled._SESSIONS)
+    compiled._SESSIONS.clear()
+    fast = compiled.fast_model(model, threads=threads, disk_cache=False, fallback=False)
+    export = fast.export_seconds
+    compiled._SESSIONS.clear()
+    compiled.fast_model(model, threads=threads)  # writes the file (or finds it)
+    compiled._SESSIONS.clear()
+    load = compiled.fast_model(model, threads=threads).export_seconds
+    compiled._SESSIONS.update(saved)
+    return fast, export, load
+
+
+def spinning_session(model: ConvTasNet, threads: int):
+    """The fast path's graph in a session whose idle threads spin (ONNX Runtime's default), for the
+    ablation: the package's sessions let them sleep."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    session = ort.InferenceSession(compiled.to_onnx(model), options, providers=["CPUExecutionProvider"])
+    return lambda mix: session.run(None, {"mix": mix.numpy()})[0]
 
 
 class PlainLayerNorm(nn.Module):
@@ -300,14 +372,25 @@ def peak_memory_mib_per_minute(kind: str, device, threads: int) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["mib"]
 
 
+def max_relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5, help="interleaved inference runs (best kept)")
     parser.add_argument("--train-repeats", type=int, default=3, help="interleaved training steps")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile(package model)")
+    parser.add_argument("--train-batch", type=int, default=2, help="mixtures of 4 s per training step")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time torch.compile(package model), inductor freezing (a slow compile)")
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--skip-ablations", action="store_true",
+                        help="leave out the baseline's one-change ablations and the allocator runs")
+    parser.add_argument("--torchaudio-version", default="2.11.0")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "tasnet_edu" / "bench",
+                        help="where the torchaudio wheel is downloaded")
     parser.add_argument("--memory-child", choices=["package", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("--timing-child", choices=["default", "kept"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -326,25 +409,70 @@ def main(argv=None) -> int:
     seconds = 4.0
     mix = torch.randn(1, int(seconds * SAMPLE_RATE), device=device)
     with torch.inference_mode():
-        err = (model(mix) - plain(mix)).abs().max().item()
+        reference = model(mix)
+        err = max_relative_difference(plain(mix), reference)
     print(f"device {device}, {args.threads} threads, torch {torch.__version__}, "
-          f"load average {os.getloadavg()[0]:.1f}; package vs baseline max |difference| {err:.2e}")
+          f"load average {os.getloadavg()[0]:.1f}; package vs baseline max |difference| {err:.2e} "
+          "of the output's peak")
+    TorchaudioConvTasNet = torchaudio_conv_tasnet(args.torchaudio_version, args.cache)
+    if isinstance(TorchaudioConvTasNet, str):
+        print(f"torchaudio's Conv-TasNet could not be fetched, left out: {TorchaudioConvTasNet}")
+        TorchaudioConvTasNet = None
+    else:
+        print(f"torchaudio {args.torchaudio_version}'s models/conv_tasnet.py, read from its wheel "
+              f"in {args.cache}")
 
     flops = model_flops_per_audio_second(model.cpu())
     model.to(device)
-    variants = {
-        "package": model,
-        "plain baseline": plain,
-        "plain + group_norm gLN": plain_from(model, fused_norm=True).to(device).eval(),
-        "plain + shift-add depthwise": plain_from(model, shift_depthwise=True).to(device).eval(),
-        "plain + no dead conv": plain_from(model, dead_conv=False).to(device).eval(),
-    }
+    variants = {"package": model}
+    if TorchaudioConvTasNet is not None:
+        variants["torchaudio"] = TorchaudioConvTasNet(**TORCHAUDIO_CONFIG).to(device).eval()
+        ta_input = mix.unsqueeze(1)  # torchaudio takes (batch, 1, time)
+    variants["plain baseline"] = plain
+    export = None
+    if device.type == "cpu":
+        try:
+            fast, export, load = fast_path_cold(model, args.threads)
+        except compiled.CourseError as exc:
+            print(f"fast path left out: {exc}")
+        else:
+            variants["package fast (ONNX Runtime)"] = fast
+            with torch.inference_mode():
+                lengths = (16, 1001, int(seconds * SAMPLE_RATE), 17 * SAMPLE_RATE + 3)
+                diffs = [max_relative_difference(fast(x), model(x)) for x in
+                         (mix[:, :n] if n <= mix.shape[-1] else torch.randn(1, n) for n in lengths)]
+            print(f"fast path: export + session {export:.2f} s from a cold cache, {load:.2f} s from the disk "
+                  f"cache; max |fast − eager| / peak {max(diffs):.1e} over lengths {lengths}")
+            variants["package fast, spinning threads"] = spinning_session(model, args.threads)
+            causal = ConvTasNet.paper(causal=True, norm="cLN").eval()
+            causal_fast = compiled.fast_model(causal, threads=args.threads)
+            with torch.inference_mode():
+                err = max_relative_difference(causal_fast(mix), causal(mix))
+            print(f"causal cLN paper model: export {causal_fast.export_seconds:.2f} s, max |fast − eager| / "
+                  f"peak {err:.1e}")
+            variants["causal cLN, package"], variants["causal cLN, package fast"] = causal, causal_fast
+    if not args.skip_ablations:
+        variants.update({
+            "plain + group_norm gLN": plain_from(model, fused_norm=True).to(device).eval(),
+            "plain + shift-add depthwise": plain_from(model, shift_depthwise=True).to(device).eval(),
+            "plain + no dead conv": plain_from(model, dead_conv=False).to(device).eval(),
+        })
     if args.compile:
-        variants["package + torch.compile"] = torch.compile(model)
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True
+        compiled_model = torch.compile(model)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            err = max_relative_difference(compiled_model(mix), reference)
+        print(f"torch.compile (inductor, freezing): first call {time.perf_counter() - start:.0f} s, "
+              f"max |difference| / peak {err:.1e} (a new input length compiles again)")
+        variants["package + torch.compile"] = compiled_model
     # The matmul runs interleaved with the models, so that its peak and their times see the same load.
     fns = {"matmul": matmul_fn(device, torch.bfloat16 if device.type == "cuda" else torch.float32),
            "matmul floor": matmul_floor_fn(model, model.encode(mix).shape[-1], device)}
-    fns.update({k: inference_fn(m, mix, device) for k, m in variants.items()})
+    fns.update({k: inference_fn(m, ta_input if k == "torchaudio" else mix, device)
+                for k, m in variants.items()})
     best = interleaved_best(fns, args.repeats, device)
     peak = 2 * MATMUL_SIZE**3 / best.pop("matmul") / 1e9
     roofline = flops / (peak * 1e9)
@@ -352,28 +480,53 @@ def main(argv=None) -> int:
     print(f"(1) matmul peak {peak:.0f} GFLOP/s; model {flops / 1e9:.2f} GFLOP per second of audio; "
           f"roofline RTF {roofline:.4f}; matmul floor (its 1×1 convs alone) RTF {floor:.4f} = "
           f"{floor / roofline:.2f}× roofline")
-    if device.type == "cpu":
+    if device.type == "cpu" and not args.skip_ablations:
         best.update(allocator_ablation(seconds, args.repeats, args.threads))
     print(f"(2) inference, batch 1 × {seconds:.0f} s, best of {args.repeats} (RTF = compute s per audio s):")
+    reference_name = "torchaudio" if "torchaudio" in best else "plain baseline"
     for name, t in best.items():
         rtf = t / seconds
-        print(f"    {name:45s} RTF {rtf:.4f}  = {rtf / roofline:.2f}× roofline, "
-              f"{best['plain baseline'] / t:.2f}× faster than baseline")
+        print(f"    {name:45s} RTF {rtf:.4f} = {rtf / floor:.2f}× matmul floor, "
+              f"{rtf / roofline:.2f}× roofline, {best[reference_name] / t:.2f}× faster than {reference_name}")
+    goals = []
+    if export is not None:
+        rtf = best["package fast (ONNX Runtime)"] / seconds
+        amortised = rtf + export / AMORTISE_SECONDS
+        saving = best["package"] / seconds - rtf  # compute seconds saved per second of audio
+        payback = f"after {export / saving:.1f} s of audio" if saving > 0 else "never (not faster here)"
+        print(f"    fast path with its export ({export:.2f} s) amortised over "
+              f"{AMORTISE_SECONDS / 60:.0f} minutes of audio: RTF {amortised:.4f} = {amortised / floor:.2f}× "
+              f"matmul floor; export paid back (fast + export < eager) {payback}")
+        goals.append(("inference within 1.3× of the matmul floor (amortised)", amortised / floor, 1.3, "≤"))
+        if "torchaudio" in best:
+            goals.append(("inference vs torchaudio eager (amortised)",
+                          best["torchaudio"] / seconds / amortised, 1.5, "≥"))
 
     if not args.skip_train:
-        batch = torch.randn(4, int(seconds * SAMPLE_RATE), device=device)
-        target = torch.randn(4, 2, batch.shape[-1], device=device)
+        batch = torch.randn(args.train_batch, int(seconds * SAMPLE_RATE), device=device)
+        target = torch.randn(args.train_batch, 2, batch.shape[-1], device=device)
         train = {"package": ConvTasNet.paper().to(device).train()}
         train["plain baseline"] = plain_from(train["package"]).to(device).train()
-        best = interleaved_best({k: train_fn(m, batch, target, device) for k, m in train.items()},
-                                args.train_repeats, device)
-        print(f"(3) training step, batch 4 × {seconds:.0f} s, fwd+bwd+Adam, best of {args.train_repeats}:")
+        fns = {k: train_fn(m, batch, target, device) for k, m in train.items()}
+        if TorchaudioConvTasNet is not None:
+            fns["torchaudio"] = train_fn(TorchaudioConvTasNet(**TORCHAUDIO_CONFIG).to(device).train(),
+                                         batch.unsqueeze(1), target, device)
+        best = interleaved_best(fns, args.train_repeats, device)
+        reference_name = "torchaudio" if "torchaudio" in best else "plain baseline"
+        print(f"(3) training step, batch {args.train_batch} × {seconds:.0f} s, fwd+bwd+Adam, "
+              f"best of {args.train_repeats}:")
         for name, t in best.items():
-            print(f"    {name:30s} {t:.2f} s/step, {best['plain baseline'] / t:.2f}× faster than baseline")
+            print(f"    {name:30s} {t:.2f} s/step, "
+                  f"{best[reference_name] / t:.2f}× faster than {reference_name}")
+        if "torchaudio" in best:
+            goals.append(("training step vs torchaudio", best["torchaudio"] / best["package"], 1.5, "≥"))
 
     for kind in ("package", "plain"):
         mib = peak_memory_mib_per_minute(kind, device, args.threads)
         print(f"(4) peak inference memory, {kind}: {mib:.0f} MiB per minute of audio")
+    for goal, value, target, sense in goals:
+        met = value <= target if sense == "≤" else value >= target
+        print(f"goal: {goal}: {value:.2f}× (goal {sense} {target}×) {'met' if met else 'NOT met'}")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
