@@ -21,8 +21,8 @@ Measures, in one run:
    residual conv kept), plus one-change-at-a-time ablations of the baseline for inference, and the package
    model in fresh processes, in turn with glibc's default allocator settings (as everything else here runs)
    and with ``tasnet_edu.utils.keep_freed_memory`` (as the ``tasnet-edu`` command runs it);
-4. peak memory per minute of audio at inference (peak resident-set growth in a fresh process on CPU, Linux;
-   allocator peak on CUDA).
+4. peak memory per minute of audio at inference, package, baseline and fast path (peak resident-set growth
+   in a fresh process on CPU, Linux; allocator peak on CUDA).
 
 Runs are interleaved (A, B, A, B, …) and the best of several is kept: on a shared machine the minimum is
 the least disturbed measurement. On an oversubscribed machine also set ``OMP_WAIT_POLICY=PASSIVE``: OpenMP
@@ -316,6 +316,8 @@ def memory_child(kind: str, seconds: float, threads: int) -> None:
     model = ConvTasNet.paper().eval()
     if kind == "plain":
         model = plain_from(model).eval()
+    if kind == "fast":
+        model = compiled.fast_model(model, threads=threads, disk_cache=False, fallback=False)
     with torch.inference_mode():
         model(torch.randn(1, SAMPLE_RATE // 2))
         mix = torch.randn(1, int(seconds * SAMPLE_RATE))
@@ -391,7 +393,7 @@ def main(argv=None) -> int:
     parser.add_argument("--torchaudio-version", default="2.11.0")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "tasnet_edu" / "bench",
                         help="where the torchaudio wheel is downloaded")
-    parser.add_argument("--memory-child", choices=["package", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", choices=["package", "plain", "fast"], help=argparse.SUPPRESS)
     parser.add_argument("--timing-child", choices=["default", "kept"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.timing_child:
@@ -521,7 +523,7 @@ def main(argv=None) -> int:
         if "torchaudio" in best:
             goals.append(("training step vs torchaudio", best["torchaudio"] / best["package"], 1.5, "≥"))
 
-    for kind in ("package", "plain"):
+    for kind in ("package", "plain") + (("fast",) if export is not None else ()):
         mib = peak_memory_mib_per_minute(kind, device, args.threads)
         print(f"(4) peak inference memory, {kind}: {mib:.0f} MiB per minute of audio")
     for goal, value, target, sense in goals:

@@ -47,7 +47,7 @@ from tasnet_edu.errors import CourseError
 from tasnet_edu.models import ConvTasNet
 from tasnet_edu.utils import check_finite, check_waveform_batch
 
-GRAPH_VERSION = "2"  # bump when the exported graph changes: it is part of the disk cache key
+GRAPH_VERSION = "3"  # bump when the exported graph changes: it is part of the disk cache key
 OPSET = 18
 INSTALL_HINT = 'pip install "tasnet-edu[fast]" (onnxruntime and onnx)'
 IR_VERSION = 9  # the ONNX file format version; 9 is read by every onnxruntime since 1.15
@@ -96,6 +96,9 @@ class _Onnx:
     def __init__(self):
         self.onnx = _require("onnx")
         self.nodes, self.weights, self.count = [], [], 0
+        # The number of frames as a float64 scalar, read once from the encoder's output (``to_onnx``):
+        # a Shape or Size node on each normalised tensor would keep that tensor alive until the node runs.
+        self.frames = None
 
     def _name(self, hint: str) -> str:
         self.count += 1
@@ -140,7 +143,7 @@ class _Onnx:
             return self.op("LeakyRelu", x, alpha=float(slope))
         return self.op("PRelu", x, self.const(slope[:, None], "slope"))
 
-    def gln_stats(self, x: str, eps: float) -> tuple[str, str]:
+    def gln_stats(self, x: str, channels: int, eps: float) -> tuple[str, str]:
         """gLN's mean and 1/std over channels × frames of ``x (1, C, frames)``, as float32 scalars.
 
         Sums run per channel (in parallel), then over channels in float64, so that E[x²] − E[x]² keeps its
@@ -153,7 +156,7 @@ class _Onnx:
         total_sq = self.op("ReduceSum", self.op("Mul", x, x), frames_axis, keepdims=1)
         total, total_sq = (self.op("ReduceSum", self.op("Cast", t, to=11), keepdims=1)
                            for t in (total, total_sq))
-        return self.mean_inv_std(total, total_sq, self.op("Cast", self.op("Size", x), to=11), eps)
+        return self.mean_inv_std(total, total_sq, self.op("Mul", self.frames, self.f64(float(channels))), eps)
 
     def mean_inv_std(self, total: str, total_sq: str, count: str, eps: float) -> tuple[str, str]:
         """Mean and ``1/sqrt(var + eps)`` from float64 sums of x and x² over ``count`` values, as float32."""
@@ -187,7 +190,7 @@ class _Onnx:
             x = self.cln(x, gain.numel(), norm.eps)
         outs = []
         if kind == "gLN":
-            mean, inv_std = self.gln_stats(x, norm.eps)
+            mean, inv_std = self.gln_stats(x, gain.numel(), norm.eps)
         for conv in convs:
             weight, b = _fold(conv, gain, bias)
             if kind != "gLN":
@@ -212,7 +215,7 @@ class _Onnx:
         weight = dconv.weight.detach().double()
         if not bool((gain.abs() > 1e-6 * gain.abs().max()).all()):  # a zero gain: the affine as it is
             if kind == "gLN":
-                mean, inv_std = self.gln_stats(x, norm.eps)
+                mean, inv_std = self.gln_stats(x, gain.numel(), norm.eps)
                 x = self.op("Mul", self.op("Sub", x, mean), inv_std)
             elif kind == "cLN":
                 x = self.cln(x, H, norm.eps)
@@ -221,7 +224,7 @@ class _Onnx:
             return self.conv(x, weight, dconv.bias, **attrs)
         weight = weight * gain[:, None, None]
         if kind == "gLN":
-            mean, inv_std = self.gln_stats(x, norm.eps)
+            mean, inv_std = self.gln_stats(x, gain.numel(), norm.eps)
             shift = self.op("Sub", self.op("Div", self.const((bias / gain)[:, None], "shift"), inv_std), mean)
             return self.conv(self.op("Add", x, shift), self.op("Mul", self.const(weight, "conv_w"), inv_std),
                              dconv.bias, **attrs)
@@ -258,6 +261,7 @@ def to_onnx(model: ConvTasNet) -> bytes:
     with torch.no_grad():
         w = g.op("Conv", g.op("Unsqueeze", "mix", g.ints([1], "axis")), g.const(model.encoder.conv.weight),
                  strides=[stride], hint="code")  # (1, N, frames)
+        g.frames = g.op("Cast", g.op("Shape", w, start=2, end=3), to=11)
         x = g.norm_conv1x1(w, model.bottleneck[0], [model.bottleneck[1]])[0]  # (1, B, frames)
         skip_sum = None
         for block in model.tcn.blocks:
