@@ -119,6 +119,7 @@ def spinning_session(model: ConvTasNet, threads: int):
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.execution_order = ort.ExecutionOrder.PRIORITY_BASED  # as the package's sessions
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     session = ort.InferenceSession(compiled.to_onnx(model), options, providers=["CPUExecutionProvider"])
     return lambda mix: session.run(None, {"mix": mix.numpy()})[0]

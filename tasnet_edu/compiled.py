@@ -332,6 +332,10 @@ def _session(model: ConvTasNet, threads: int, disk_cache: bool) -> tuple[object,
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # The default execution order kept many frame-long tensors alive at once (3.2 GB of peak memory per
+    # minute of audio for the paper's configuration, measured); priority-based order frees each early
+    # (0.74 GB, below the eager model's 0.83 GB), at the same speed.
+    options.execution_order = ort.ExecutionOrder.PRIORITY_BASED
     # Idle worker threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for torch (Makefile):
     # on a shared or busy CPU spinning threads steal the cores from the work (measured: 1.2-1.35x slower).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
