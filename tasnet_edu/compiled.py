@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import os
 import time
 import warnings
@@ -407,3 +408,27 @@ def fast_model(model: nn.Module, *, threads: int | None = None, disk_cache: bool
             _WARNED.add(str(err))
             warnings.warn(f"{err}; running the eager model", stacklevel=2)
         return model
+
+
+#: What ``tasnet-edu separate`` / ``evaluate`` ``--engine`` take (``for_engine``).
+ENGINES = ("auto", "onnx", "eager")
+
+
+def for_engine(model: nn.Module, engine: str = "auto", device="cpu") -> nn.Module:
+    """The model to run for ``engine``: ``"eager"`` — ``model`` itself (the PyTorch modules);
+    ``"onnx"`` — ``fast_model(model)``, or a ``CourseError`` saying why it cannot be; ``"auto"`` — the ONNX
+    path for a ``ConvTasNet`` on the CPU when onnxruntime and onnx are installed (its export costs about a
+    second, repaid within seconds of audio), else ``model``, without a warning.
+    """
+    if engine not in ENGINES:
+        raise CourseError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "eager":
+        return model
+    usable = isinstance(model, ConvTasNet) and torch.device(device).type == "cpu"
+    if engine == "onnx" and not usable:
+        raise CourseError(f"the ONNX engine runs a ConvTasNet on the CPU; this is a "
+                          f"{type(model).__name__} on {torch.device(device)}: use --engine eager")
+    installed = all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+    if engine == "auto" and not (usable and installed):
+        return model
+    return fast_model(model, fallback=False)

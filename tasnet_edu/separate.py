@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from tasnet_edu import audio, pretrained
+from tasnet_edu.compiled import ENGINES, FastConvTasNet, for_engine
 from tasnet_edu.errors import CourseError
 from tasnet_edu.inference import (  # noqa: F401 (fit_to_mixture: chapters 11 and 12 read it here)
     CHUNK_SECONDS,
@@ -146,6 +147,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="average this many passes over the input delayed by parts of one encoder hop "
                              "(ShiftAverage): better separation for that many times the compute "
                              "(default %(default)s)")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="onnx: the network run by ONNX Runtime (tasnet_edu.compiled, same outputs, "
+                             "faster on a CPU); eager: the PyTorch modules; auto (default): onnx for a "
+                             "Conv-TasNet on the CPU when onnxruntime is installed")
     parser.add_argument("--stream-chunk-ms", type=float, default=None, metavar="MS",
                         help="separate through the real-time path: a causal model (e.g. course-small-causal) "
                              "gets the audio MS milliseconds at a time, as a live input would arrive, and "
@@ -166,8 +171,16 @@ def run_cli(args: argparse.Namespace) -> int:
                               "use --shifts or --stream-chunk-ms, not both")
         check_streamable(model)
         stream_chunk_samples(args.stream_chunk_ms, model_sample_rate(model))
-    elif args.shifts != 1:
-        model = ShiftAverage(model, args.shifts)
+        if args.engine == "onnx":
+            raise CourseError("--stream-chunk-ms runs the PyTorch modules frame by frame (the stream keeps "
+                              "their state); --engine onnx does not apply: leave it out")
+    else:
+        model = for_engine(model, args.engine, args.device)
+        if isinstance(model, FastConvTasNet):
+            print(f"tasnet-edu separate: notice: ONNX Runtime engine ready in {model.export_seconds:.1f} s "
+                  f"(from {model.source})", file=sys.stderr)
+        if args.shifts != 1:
+            model = ShiftAverage(model, args.shifts)
     failed, first_with_stem = 0, {}
     for path in args.inputs:
         with warnings.catch_warnings(record=True) as notices:

@@ -73,6 +73,21 @@ def test_cli_evaluate_on_a_trained_checkpoint(tree, tmp_path, capsys):
     assert "not a readable checkpoint" in capsys.readouterr().err
 
 
+def test_cli_evaluate_scores_alike_with_either_engine(tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("TASNET_EDU_CACHE", str(tmp_path / "cache"))
+    data = WSJ0Mix(tree, "tt", segment=0.25)
+    cfg = train.TrainConfig(model_config=dict(N=16, L=8, B=8, H=16, Sc=8, P=3, X=2, R=1), batch_size=3)
+    train.Trainer(cfg, data, None, out_dir=tmp_path / "run", progress=False).run(epochs=1)
+    scores = {}
+    for engine in ("eager", "onnx"):
+        out_csv = tmp_path / f"{engine}.csv"
+        assert cli.main(["evaluate", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--data", str(tree),
+                         "--csv", str(out_csv), "--no-sdr", "--engine", engine]) == 0
+        with open(out_csv) as f:
+            scores[engine] = [float(r["si_snri"]) for r in csv.DictReader(f)]
+    np.testing.assert_allclose(scores["onnx"], scores["eager"], atol=1e-3)
+
+
 def test_score_accepts_any_separator_and_oracles_may_look_at_the_sources(tree):
     data = WSJ0Mix(tree, "tt", segment=None)
     perfect = evaluate.score(lambda mix, sources: sources.flip(0), data, progress=False)

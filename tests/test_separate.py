@@ -368,6 +368,31 @@ def test_cli_shifts(tmp_path, separate_only, capsys):
     assert "shifts must be between 1 and the model's hop (8 samples), got 0" in capsys.readouterr().err
 
 
+def test_cli_engines_write_the_same_files(tmp_path, separate_only, capsys, monkeypatch):
+    """``--engine onnx`` (ONNX Runtime) and ``--engine eager`` (PyTorch) separate alike; ``auto`` picks
+    onnx for a Conv-TasNet and says what its export cost; a model it cannot run is refused in one line."""
+    from test_pretrained import write_checkpoint
+
+    from tasnet_edu.models import ConvTasNet
+
+    monkeypatch.setenv("TASNET_EDU_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    checkpoint = write_checkpoint(tmp_path / "tiny.pt", ConvTasNet.tiny(X=2, R=1))
+    sf.write(tmp_path / "a.wav", tone(1.0, RATE), RATE)
+    args = ["separate", str(tmp_path / "a.wav"), "--checkpoint", str(checkpoint), "--chunk-seconds", "0.5",
+            "--overlap-seconds", "0.2"]
+    written = {}
+    for engine in ("eager", "onnx", "auto"):
+        assert main([*args, "-o", str(tmp_path / engine), "--engine", engine]) == 0
+        written[engine] = sf.read(tmp_path / engine / "a_s1.wav", dtype="float32")[0]
+        assert ("ONNX Runtime engine ready" in capsys.readouterr().err) == (engine != "eager")
+    np.testing.assert_allclose(written["onnx"], written["eager"], atol=1e-4)
+    np.testing.assert_array_equal(written["auto"], written["onnx"])
+    assert main(["separate", str(tmp_path / "a.wav"), "-o", str(tmp_path / "dc"), "--checkpoint",
+                 "deep-clustering", "--engine", "onnx"]) == 1
+    assert "the ONNX engine runs a ConvTasNet on the CPU; this is a DeepClustering" in capsys.readouterr().err
+
+
 # --- streaming: --stream-chunk-ms ---------------------------------------------------------------------------
 
 @pytest.mark.usefixtures("one_thread")
