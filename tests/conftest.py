@@ -1,46 +1,11 @@
-"""Fixtures shared by the package tests: a fake corpus in the wsj0-2mix layout."""
+"""Fixtures shared by the package tests: a fake corpus in the wsj0-2mix layout (writers in ``fakes.py``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
-
-SR = 8000
-
-
-def write_wav(path: Path, wav: np.ndarray, rate: int = SR) -> Path:
-    """Write ``wav`` (float32, no clipping) to ``path``, creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), wav, rate, subtype="FLOAT")
-    return path
-
-
-def numbered(n: int, seconds: float) -> list[tuple[str, float]]:
-    """``[("0000.wav", seconds), …]``: ``n`` file names of one length."""
-    return [(f"{i:04d}.wav", seconds) for i in range(n)]
-
-
-def write_wsj_split(root, split: str, items, *, mix_folders=("mix",), noise: bool = False,
-                    s2_gain: float = 1.0, seed: int = 0) -> Path:
-    """A fake wsj0-2mix (or WHAM!) split ``root/split/{s1,s2,<mix folders>[,noise]}``: for each
-    ``(file name, seconds)`` in ``items``, two Gaussian sources (std 0.1; s2 scaled by ``s2_gain``) and
-    their sum in each mix folder (plus low noise in ``mix_both``). Returns ``root``."""
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    for name, seconds in items:
-        s = (0.1 * rng.standard_normal((2, int(seconds * SR)))).astype(np.float32)
-        s[1] *= s2_gain
-        n = (0.01 * rng.standard_normal(s.shape[1])).astype(np.float32)
-        for k in range(2):
-            write_wav(root / split / f"s{k + 1}" / name, s[k])
-        for folder in mix_folders:
-            write_wav(root / split / folder / name, s.sum(0) + (n if folder == "mix_both" else 0))
-        if noise:
-            write_wav(root / split / "noise" / name, n)
-    return root
+from fakes import numbered, write_wsj_split
 
 
 @pytest.fixture

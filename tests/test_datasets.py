@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 import torch
-from conftest import SR, write_wav, write_wsj_split
+from fakes import SR, write_wav, write_wsj_split
 
 from tasnet_edu.data.datasets import DynamicMix, LibriMix, WHAMMix, WSJ0Mix, wsj0_speaker
 from tasnet_edu.errors import CourseError

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import write_wsj_split
+from fakes import write_wsj_split
 
 from tasnet_edu import cli, evaluate, train
 from tasnet_edu.data import WSJ0Mix

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import numbered, write_wsj_split
+from fakes import numbered, write_wsj_split
 
 from tasnet_edu import checkpoints, cli, train
 from tasnet_edu.errors import CourseError
