@@ -48,7 +48,7 @@ from tasnet_edu.errors import CourseError
 from tasnet_edu.models import ConvTasNet
 from tasnet_edu.utils import check_finite, check_waveform_batch
 
-GRAPH_VERSION = "3"  # bump when the exported graph changes: it is part of the disk cache key
+GRAPH_VERSION = "4"  # bump when the exported graph changes: it is part of the disk cache key
 OPSET = 18
 INSTALL_HINT = 'pip install "tasnet-edu[fast]" (onnxruntime and onnx)'
 IR_VERSION = 9  # the ONNX file format version; 9 is read by every onnxruntime since 1.15
@@ -100,6 +100,8 @@ class _Onnx:
         # The number of frames as a float64 scalar, read once from the encoder's output (``to_onnx``):
         # a Shape or Size node on each normalised tensor would keep that tensor alive until the node runs.
         self.frames = None
+        self.stream: _StreamCarry | None = None  # set for a streaming step's graph (``to_onnx_stream``)
+        self.counts: dict[int, str] = {}  # cLN's cumulative counts, by channels (``cumulative_count``)
 
     def _name(self, hint: str) -> str:
         self.count += 1
@@ -168,16 +170,30 @@ class _Onnx:
         return self.op("Cast", mean, to=1), self.op("Cast", inv_std, to=1)
 
     def cln(self, x: str, channels: int, eps: float) -> str:
-        """cLN without its affine: frame k normalised by the channel sums of frames 0…k (float64 sums)."""
-        axis, frames_axis = self.ints([1], "axis"), self.ints(2, "axis")
-        total = self.op("CumSum", self.op("Cast", self.op("ReduceSum", x, axis, keepdims=1), to=11),
-                        frames_axis)
-        total_sq = self.op("CumSum", self.op("Cast", self.op("ReduceSumSquare", x, axis, keepdims=1), to=11),
-                           frames_axis)
-        ones = self.op("Add", self.op("Mul", total, self.f64(0.0)), self.f64(1.0))
-        count = self.op("Mul", self.op("CumSum", ones, frames_axis), self.f64(float(channels)))
-        mean, inv_std = self.mean_inv_std(total, total_sq, count, eps)  # (1, 1, frames) each
-        return self.op("Mul", self.op("Sub", x, mean), inv_std)
+        """cLN without its affine: frame k normalised by the channel sums of frames 0…k (float64 sums).
+
+        Σx and Σx² run as one ``(1, 2, frames)`` tensor (one cast, one cumulative sum): a streaming step
+        is a few frames long, so the graph's cost is its node count more than its arithmetic.
+        """
+        axis = self.ints([1], "axis")
+        sums = self.op("Concat", self.op("ReduceSum", x, axis, keepdims=1),
+                       self.op("ReduceSumSquare", x, axis, keepdims=1), axis=1)
+        sums = self.op("CumSum", self.op("Cast", sums, to=11), self.ints(2, "axis"))  # (1, 2, frames)
+        if self.stream is not None:  # the sums of the chunks before this one
+            sums = self.stream.carry_sums(self, sums)
+        total, total_sq = (self.op("Slice", sums, self.ints([i], "start"), self.ints([i + 1], "end"), axis)
+                           for i in (0, 1))
+        mean, inv_std = self.mean_inv_std(total, total_sq, self.cumulative_count(channels), eps)
+        return self.op("Mul", self.op("Sub", x, mean), inv_std)  # (1, 1, frames) statistics
+
+    def cumulative_count(self, channels: int) -> str:
+        """``channels · (1, 2, …, frames)`` as float64, counted from the stream's ``start`` frame in a
+        streaming step; one node per graph and channel count."""
+        if channels not in self.counts:
+            first = self.f64(1.0) if self.stream is None else self.op("Add", "start", self.f64(1.0))
+            frames = self.op("Range", first, self.op("Add", first, self.frames), self.f64(1.0))
+            self.counts[channels] = self.op("Mul", frames, self.f64(float(channels)))
+        return self.counts[channels]
 
     def norm_conv1x1(self, x: str, norm: nn.Module, convs: list[nn.Conv1d]) -> list[str]:
         """``conv(norm(x))`` for each 1×1 conv of ``convs``, the norm folded into the conv.
@@ -210,9 +226,7 @@ class _Onnx:
         the zero padding too (there ``q = 0`` and the shifted input is 0), so the norm costs one add.
         """
         kind, (gain, bias) = _norm_kind(norm), _affine(norm)
-        H, P = dconv.out_channels, dconv.kernel_size[0]
-        left = (P - 1 if causal else (P - 1) // 2) * dilation
-        attrs = dict(group=H, dilations=[dilation], kernel_shape=[P], pads=[left, (P - 1) * dilation - left])
+        H = dconv.out_channels
         weight = dconv.weight.detach().double()
         if not bool((gain.abs() > 1e-6 * gain.abs().max()).all()):  # a zero gain: the affine as it is
             if kind == "gLN":
@@ -222,17 +236,62 @@ class _Onnx:
                 x = self.cln(x, H, norm.eps)
             x = self.op("Add", self.op("Mul", x, self.const(gain[:, None], "gain")),
                         self.const(bias[:, None], "shift"))
-            return self.conv(x, weight, dconv.bias, **attrs)
+            return self.depthwise(x, weight, dconv.bias, dilation, causal)
         weight = weight * gain[:, None, None]
         if kind == "gLN":
             mean, inv_std = self.gln_stats(x, gain.numel(), norm.eps)
             shift = self.op("Sub", self.op("Div", self.const((bias / gain)[:, None], "shift"), inv_std), mean)
-            return self.conv(self.op("Add", x, shift), self.op("Mul", self.const(weight, "conv_w"), inv_std),
-                             dconv.bias, **attrs)
+            x, scaled = self.op("Add", x, shift), self.op("Mul", self.const(weight, "conv_w"), inv_std)
+            return self.depthwise(x, scaled, dconv.bias, dilation, causal, weight.shape)
         if kind == "cLN":
             x = self.cln(x, H, norm.eps)
-        return self.conv(self.op("Add", x, self.const((bias / gain)[:, None], "shift")), weight, dconv.bias,
-                         **attrs)
+        shifted = self.op("Add", x, self.const((bias / gain)[:, None], "shift"))
+        return self.depthwise(shifted, weight, dconv.bias, dilation, causal)
+
+    def depthwise(self, x: str, weight, bias, dilation: int, causal: bool, shape=None) -> str:
+        """A depthwise dilated conv of ``x (1, H, frames)`` with zero padding; ``weight (H, 1, P)``.
+
+        In a streaming step's graph its left padding is instead the last (P−1)·d frames of the chunks
+        before (``_StreamCarry.history``); only causal models stream, so there is no right padding.
+        """
+        H, _, P = shape or weight.shape
+        left = (P - 1 if causal else (P - 1) // 2) * dilation
+        pads = [left, (P - 1) * dilation - left]
+        if self.stream is not None:
+            x, pads = self.stream.history(self, x, H, left), [0, 0]
+        return self.conv(x, weight, bias, group=H, dilations=[dilation], kernel_shape=[P], pads=pads)
+
+
+class _StreamCarry:
+    """What a streaming step's graph (``to_onnx_stream``) carries from one chunk of frames to the next.
+
+    * ``sums``: each cLN's running Σx and Σx² over channels and frames so far, float64, as one input
+      ``(1, 2, norms)`` and one output of the same shape; ``start`` (float64 scalar) is the frames so far;
+    * ``history_k``: the k-th depthwise conv's last (P−1)·d input frames, ``(1, H, (P−1)·d)``, in and out;
+    * ``tail``: the decoder's overlap-add tail (the graph's own input and output, ``to_onnx_stream``).
+    """
+
+    def __init__(self):
+        self.sums: list[str] = []  # the running sums after this chunk, (1, 1, 1) each, in input order
+        self.histories: list[tuple[str, str, int, int]] = []  # (input, output, channels, frames)
+
+    def carry_sums(self, g: _Onnx, sums: str) -> str:
+        """Add the past to one cLN's cumulative sums ``(1, 2, n)`` (Σx, Σx²) and keep their last values."""
+        k, axis = len(self.sums), g.ints([2], "axis")
+        sums = g.op("Add", sums, g.op("Slice", "sums", g.ints([k], "start"), g.ints([k + 1], "end"), axis))
+        self.sums.append(g.op("Slice", sums, g.ints([-1], "start"), g.ints([2**62], "end"), axis))
+        return sums
+
+    def history(self, g: _Onnx, x: str, channels: int, frames: int) -> str:
+        """``x (1, H, n)`` with the ``frames`` frames before it in front, ``(1, H, frames + n)``; its last
+        ``frames`` frames become the next chunk's history."""
+        if frames == 0:
+            return x
+        name = f"history_{len(self.histories)}"
+        full = g.op("Concat", name, x, axis=2)
+        kept = g.op("Slice", full, g.ints([-frames], "start"), g.ints([2**62], "end"), g.ints([2], "axis"))
+        self.histories.append((name, kept, channels, frames))
+        return full
 
 
 def _block(g: _Onnx, x: str, block: nn.Module) -> tuple[str, str]:
@@ -246,6 +305,39 @@ def _block(g: _Onnx, x: str, block: nn.Module) -> tuple[str, str]:
     return g.op("Add", x, res), skip
 
 
+def _check_model(model) -> None:
+    if not isinstance(model, ConvTasNet):
+        raise CourseError(f"the fast path handles tasnet_edu ConvTasNet models, got a {type(model).__name__}")
+
+
+def _encode(g: _Onnx, model: ConvTasNet) -> str:
+    """The encoder on the graph's input ``mix (1, time)``: ``w (1, N, frames)``; ``g.frames`` their count."""
+    w = g.op("Conv", g.op("Unsqueeze", "mix", g.ints([1], "axis")), g.const(model.encoder.conv.weight),
+             strides=[model.stride], hint="code")
+    g.frames = g.op("Cast", g.op("Squeeze", g.op("Shape", w, start=2, end=3)), to=11)  # float64 scalar
+    return w
+
+
+def _separate_and_decode(g: _Onnx, model: ConvTasNet, w: str) -> str:
+    """Masks from the TCN, ``d_i = w ⊙ m_i`` and the decoder: ``w (1, N, frames) → (n_src, 1, time)``,
+    each source's frames overlap-added (the first and last L − S samples lack a neighbour's half)."""
+    N, n_src = model.N, model.n_src
+    x = g.norm_conv1x1(w, model.bottleneck[0], [model.bottleneck[1]])[0]  # (1, B, frames)
+    skip_sum = None
+    for block in model.tcn.blocks:
+        x, skip = _block(g, x, block)
+        skip_sum = skip if skip_sum is None else g.op("Add", skip_sum, skip)  # (1, Sc, frames)
+    m = g.conv(g.prelu(skip_sum, model.mask_conv[0]), model.mask_conv[1].weight,
+               model.mask_conv[1].bias)  # (1, n_src·N, frames)
+    if model.mask_act != "softmax":  # element-wise, so before the reshape (fused into the conv)
+        m = g.op("Relu" if model.mask_act == "relu" else "Sigmoid", m)
+    m = g.op("Reshape", m, g.ints([n_src, N, -1]))  # (n_src, N, frames)
+    if model.mask_act == "softmax":
+        m = g.op("Softmax", m, axis=0)
+    return g.op("ConvTranspose", g.op("Mul", w, m), g.const(model.decoder.deconv.weight),
+                strides=[model.stride])
+
+
 def to_onnx(model: ConvTasNet) -> bytes:
     """``model`` written as an ONNX graph for inference: ``mix (1, time) → est (1, n_src, time)``.
 
@@ -255,38 +347,54 @@ def to_onnx(model: ConvTasNet) -> bytes:
     written op by op from the weights (a fraction of a second; it needs only the ``onnx`` package), not
     traced, so nothing is specialised to one length.
     """
-    if not isinstance(model, ConvTasNet):
-        raise CourseError(f"the fast path handles tasnet_edu ConvTasNet models, got a {type(model).__name__}")
+    _check_model(model)
     g = _Onnx()
-    N, n_src, stride = model.N, model.n_src, model.stride
     with torch.no_grad():
-        w = g.op("Conv", g.op("Unsqueeze", "mix", g.ints([1], "axis")), g.const(model.encoder.conv.weight),
-                 strides=[stride], hint="code")  # (1, N, frames)
-        g.frames = g.op("Cast", g.op("Shape", w, start=2, end=3), to=11)
-        x = g.norm_conv1x1(w, model.bottleneck[0], [model.bottleneck[1]])[0]  # (1, B, frames)
-        skip_sum = None
-        for block in model.tcn.blocks:
-            x, skip = _block(g, x, block)
-            skip_sum = skip if skip_sum is None else g.op("Add", skip_sum, skip)  # (1, Sc, frames)
-        m = g.conv(g.prelu(skip_sum, model.mask_conv[0]), model.mask_conv[1].weight,
-                   model.mask_conv[1].bias)  # (1, n_src·N, frames)
-        if model.mask_act != "softmax":  # element-wise, so before the reshape (fused into the conv)
-            m = g.op("Relu" if model.mask_act == "relu" else "Sigmoid", m)
-        m = g.op("Reshape", m, g.ints([n_src, N, -1]))  # (n_src, N, frames)
-        if model.mask_act == "softmax":
-            m = g.op("Softmax", m, axis=0)
-        est = g.op("ConvTranspose", g.op("Mul", w, m), g.const(model.decoder.deconv.weight),
-                   strides=[stride])  # (n_src, 1, time)
-        est = g.op("Reshape", est, g.ints([1, n_src, -1]), hint="est")
-    h = g.onnx.helper
-    f32 = g.onnx.TensorProto.FLOAT
+        est = _separate_and_decode(g, model, _encode(g, model))
+        est = g.op("Reshape", est, g.ints([1, model.n_src, -1]), hint="est")
+    h, f32 = g.onnx.helper, g.onnx.TensorProto.FLOAT
     return g.model([h.make_tensor_value_info("mix", f32, [1, "time"])],
-                   [h.make_tensor_value_info(est, f32, [1, n_src, "time"])])
+                   [h.make_tensor_value_info(est, f32, [1, model.n_src, "time"])])
+
+
+def to_onnx_stream(model: ConvTasNet) -> bytes:
+    """One step of a stream through a causal cLN ``model``, as an ONNX graph (``FastStream`` runs it).
+
+    Inputs: ``mix (1, (n − 1)·S + L)``, the samples of the next n frames; ``start``, the frames before
+    them (float64 scalar); the state the last step returned: ``tail (n_src, L − S)``, ``sums`` and each
+    ``history_k`` (``_StreamCarry``), all zeros for the first step. Outputs, in that order: the n·S final
+    samples ``(n_src, n·S)``, then the new ``tail``, ``sums`` and histories. Chained over a signal, the
+    final samples and the last tail are ``model``'s output (``streaming.StreamingSeparator``).
+    """
+    _check_model(model)
+    if not (model.config["causal"] and model.config["norm"] == "cLN"):
+        raise CourseError("a streaming graph needs a causal Conv-TasNet with cLN (causal=True, norm='cLN')")
+    g = _Onnx()
+    g.stream = carry = _StreamCarry()
+    n_src, overlap = model.n_src, model.L - model.stride
+    with torch.no_grad():
+        est = g.op("Reshape", _separate_and_decode(g, model, _encode(g, model)), g.ints([n_src, -1]))
+    axis, end = g.ints([1], "axis"), g.ints([2**62], "end")
+    head = g.op("Add", g.op("Slice", est, g.ints([0], "start"), g.ints([overlap], "end"), axis), "tail")
+    full = g.op("Concat", head, g.op("Slice", est, g.ints([overlap], "start"), end, axis), axis=1)
+    final = g.op("Slice", full, g.ints([0], "start"), g.ints([-overlap], "end"), axis, hint="final")
+    tail = g.op("Slice", full, g.ints([-overlap], "start"), end, axis, hint="tail_out")
+    sums = g.op("Concat", *carry.sums, axis=2, hint="sums_out")
+    h, f32, f64 = g.onnx.helper, g.onnx.TensorProto.FLOAT, g.onnx.TensorProto.DOUBLE
+    state_in = [h.make_tensor_value_info("tail", f32, [n_src, overlap]),
+                h.make_tensor_value_info("sums", f64, [1, 2, len(carry.sums)]),
+                *(h.make_tensor_value_info(name, f32, [1, c, k]) for name, _, c, k in carry.histories)]
+    state_out = [h.make_tensor_value_info(tail, f32, [n_src, overlap]),
+                 h.make_tensor_value_info(sums, f64, [1, 2, len(carry.sums)]),
+                 *(h.make_tensor_value_info(out, f32, [1, c, k]) for _, out, c, k in carry.histories)]
+    return g.model([h.make_tensor_value_info("mix", f32, [1, "span"]),
+                    h.make_tensor_value_info("start", f64, []), *state_in],
+                   [h.make_tensor_value_info(final, f32, [n_src, "samples"]), *state_out])
 
 
 # --- the module the package calls ------------------------------------------------------------------------
 
-_SESSIONS: dict[tuple[str, int], object] = {}  # (weights key, threads) → onnxruntime.InferenceSession
+_SESSIONS: dict[tuple[str, int], object] = {}  # (graph name, threads) → onnxruntime.InferenceSession
 _WARNED: set[str] = set()
 _ATTRIBUTES = ("sample_rate", "L", "stride", "n_src", "N", "receptive_field", "config")
 
@@ -310,18 +418,20 @@ def model_key(model: ConvTasNet) -> str:
     return digest.hexdigest()[:20]
 
 
-def _session(model: ConvTasNet, threads: int, disk_cache: bool) -> tuple[object, str, float]:
-    """The ONNX Runtime session of ``model``: ``(session, where it came from, seconds it took)``."""
+def _session(model: ConvTasNet, threads: int, disk_cache: bool,
+             stream: bool = False) -> tuple[object, str, float]:
+    """The ONNX Runtime session of ``model``'s graph (``to_onnx``, or ``to_onnx_stream`` with ``stream``):
+    ``(session, where it came from, seconds it took)``."""
     ort = _require("onnxruntime")
     start = time.perf_counter()
-    key = model_key(model)
-    if (key, threads) in _SESSIONS:
-        return _SESSIONS[key, threads], "memory", time.perf_counter() - start
-    path = cache_dir() / f"conv_tasnet-{key}.onnx"
+    name = f"conv_tasnet-{'stream-' if stream else ''}{model_key(model)}"
+    if (name, threads) in _SESSIONS:
+        return _SESSIONS[name, threads], "memory", time.perf_counter() - start
+    path = cache_dir() / f"{name}.onnx"
     if disk_cache and path.is_file():
         graph, source = path.read_bytes(), "disk"
     else:
-        graph, source = to_onnx(model), "export"
+        graph, source = (to_onnx_stream if stream else to_onnx)(model), "export"
         if disk_cache:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -341,7 +451,7 @@ def _session(model: ConvTasNet, threads: int, disk_cache: bool) -> tuple[object,
     # on a shared or busy CPU spinning threads steal the cores from the work (measured: 1.2-1.35x slower).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-    _SESSIONS[key, threads] = session
+    _SESSIONS[name, threads] = session
     return session, source, time.perf_counter() - start
 
 
@@ -414,21 +524,64 @@ def fast_model(model: nn.Module, *, threads: int | None = None, disk_cache: bool
 ENGINES = ("auto", "onnx", "eager")
 
 
+def _wants_onnx(model: nn.Module, engine: str, device) -> bool:
+    """Whether ``engine`` runs ``model`` through ONNX Runtime (``for_engine``); ``CourseError`` for an
+    unknown engine, or for ``"onnx"`` where it cannot run."""
+    if engine not in ENGINES:
+        raise CourseError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "eager":
+        return False
+    usable = isinstance(model, ConvTasNet) and torch.device(device).type == "cpu"
+    if engine == "onnx" and not usable:
+        raise CourseError(f"the ONNX engine runs a ConvTasNet on the CPU; this is a "
+                          f"{type(model).__name__} on {torch.device(device)}: use --engine eager")
+    installed = all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+    return engine == "onnx" or (usable and installed)
+
+
 def for_engine(model: nn.Module, engine: str = "auto", device="cpu") -> nn.Module:
     """The model to run for ``engine``: ``"eager"`` — ``model`` itself (the PyTorch modules);
     ``"onnx"`` — ``fast_model(model)``, or a ``CourseError`` saying why it cannot be; ``"auto"`` — the ONNX
     path for a ``ConvTasNet`` on the CPU when onnxruntime and onnx are installed (its export costs about a
     second, repaid within seconds of audio), else ``model``, without a warning.
     """
-    if engine not in ENGINES:
-        raise CourseError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if engine == "eager":
-        return model
-    usable = isinstance(model, ConvTasNet) and torch.device(device).type == "cpu"
-    if engine == "onnx" and not usable:
-        raise CourseError(f"the ONNX engine runs a ConvTasNet on the CPU; this is a "
-                          f"{type(model).__name__} on {torch.device(device)}: use --engine eager")
-    installed = all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
-    if engine == "auto" and not (usable and installed):
-        return model
-    return fast_model(model, fallback=False)
+    return fast_model(model, fallback=False) if _wants_onnx(model, engine, device) else model
+
+
+class FastStream:
+    """The ONNX Runtime engine of ``streaming.StreamingSeparator``: a causal cLN Conv-TasNet one chunk of
+    frames at a time, one graph call per chunk (``to_onnx_stream``), the stream's state carried between calls
+    as arrays (the decoder tail, the cLN sums, each depthwise conv's history).
+
+    ``step(samples, n)``: ``samples ((n − 1)·S + L,)`` float32, the next n frames' input → the n·S final
+    samples ``(n_src, n·S)``; ``tail``: the decoder's overlap not yet final ``(n_src, L − S)``;
+    ``reset()``: zero state. ``export_seconds`` and ``source`` as ``FastConvTasNet``'s.
+    """
+
+    def __init__(self, model: ConvTasNet, threads: int | None = None, disk_cache: bool = True):
+        self.session, self.source, self.export_seconds = _session(model, threads or torch.get_num_threads(),
+                                                                  disk_cache, stream=True)
+        self.state_inputs = self.session.get_inputs()[2:]  # tail, sums, history_0 …
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = {i.name: np.zeros(i.shape, np.float64 if i.type == "tensor(double)" else np.float32)
+                      for i in self.state_inputs}
+        self.frames = 0
+
+    @property
+    def tail(self) -> np.ndarray:
+        return self.state["tail"]
+
+    def step(self, samples: np.ndarray, n: int) -> np.ndarray:
+        start = np.array(self.frames, np.float64)
+        final, *state = self.session.run(None, {"mix": samples[None], "start": start, **self.state})
+        self.state = dict(zip(self.state, state, strict=True))
+        self.frames += n
+        return final
+
+
+def stream_for_engine(model: nn.Module, engine: str = "auto", device="cpu") -> FastStream | None:
+    """The ``FastStream`` to stream ``model`` with for ``engine`` (as ``for_engine`` decides), or ``None``
+    for the eager streaming code."""
+    return FastStream(model) if _wants_onnx(model, engine, device) else None

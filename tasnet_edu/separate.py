@@ -81,13 +81,15 @@ def separate_file(
     overlap_seconds: float = OVERLAP_SECONDS,
     progress: bool = False,
     stream_chunk_ms: float | None = None,
+    engine: str = "auto",
 ) -> list[Path]:
     """Separate one audio file and write ``OUTDIR/<stem>_s1.wav``, … at the file's own sample rate.
 
     Any rate (resampled to the model's and back), any channel count (averaged to mono with a warning),
     integer or float samples. Estimates that would clip are scaled together, with a warning.
     ``stream_chunk_ms`` streams the file through a causal model in chunks of that many milliseconds
-    (``stream_waveform``) instead of separating it in overlapping pieces (``separate_waveform``).
+    (``stream_waveform``, on ``engine``: see ``StreamingSeparator``) instead of separating it in overlapping
+    pieces (``separate_waveform``; there ``engine`` does not apply: ``compiled.for_engine`` picks the model).
 
     Returns:
         the written paths, one per source.
@@ -106,7 +108,7 @@ def separate_file(
                                 overlap_seconds=overlap_seconds, progress=progress, name=str(path))
     else:
         est = stream_waveform(at_rate, model, chunk=stream_chunk_samples(stream_chunk_ms, rate),
-                              progress=progress, name=str(path))
+                              progress=progress, name=str(path), engine=engine)
     # Resampling back can lengthen or shorten by a sample; the outputs match the input sample for sample
     # (a padded copy only when needed: 100 MB per source for 10 minutes at 44.1 kHz).
     sources = audio.resample(est.numpy(), rate, sr)[:, : wav.shape[0]]
@@ -171,9 +173,6 @@ def run_cli(args: argparse.Namespace) -> int:
                               "use --shifts or --stream-chunk-ms, not both")
         check_streamable(model)
         stream_chunk_samples(args.stream_chunk_ms, model_sample_rate(model))
-        if args.engine == "onnx":
-            raise CourseError("--stream-chunk-ms runs the PyTorch modules frame by frame (the stream keeps "
-                              "their state); --engine onnx does not apply: leave it out")
     else:
         model = for_engine(model, args.engine, args.device)
         if isinstance(model, FastConvTasNet):
@@ -193,6 +192,7 @@ def run_cli(args: argparse.Namespace) -> int:
                 written = separate_file(
                     path, model, out_dir, chunk_seconds=args.chunk_seconds,
                     overlap_seconds=args.overlap_seconds, progress=True, stream_chunk_ms=args.stream_chunk_ms,
+                    engine=args.engine,
                 )
                 outcome, stream = f"{path} → " + ", ".join(str(p) for p in written), sys.stdout
             except CourseError as err:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from tasnet_edu import SAMPLE_RATE
+from tasnet_edu import SAMPLE_RATE, compiled
 from tasnet_edu.errors import CourseError
 from tasnet_edu.inference import as_mono, fit_to_mixture
 from tasnet_edu.models import ConvTasNet
@@ -167,6 +167,10 @@ class StreamingSeparator:
     Args:
         model: a ``ConvTasNet`` built with ``causal=True, norm="cLN"`` (anything else: ``CourseError``
             naming what looks into the future). Its weights are read in place (views, taken at ``reset``).
+        engine: ``"eager"`` runs the PyTorch code of this module (the teaching code: the state lives in
+            the small classes above); ``"onnx"`` one ONNX Runtime graph call per chunk
+            (``compiled.FastStream``: the same state, carried as arrays; a snapshot of the weights);
+            ``"auto"`` (default) the ONNX one for a model on the CPU where onnxruntime is installed.
 
     With the paper's symbols: frames of L samples hop by S = L/2; each frame is coded by N filters,
     the bottleneck and TCN (R repeats of X blocks, B/H channels, kernel P, dilations 1 … 2^(X−1)) give
@@ -197,25 +201,29 @@ class StreamingSeparator:
         torch.Size([2, 9])
     """
 
-    def __init__(self, model: ConvTasNet):
+    def __init__(self, model: ConvTasNet, engine: str = "auto"):
         check_streamable(model)
         self.model = model
         self.L, self.S, self.n_src = model.L, model.stride, model.n_src
         self.device = next(model.parameters()).device
+        self.fast = compiled.stream_for_engine(model, engine, self.device)
         self.reset()
 
     def reset(self) -> None:
         """Start a new stream: empty input overlap, zero histories and sums, no decoder tail."""
+        self.pending = torch.zeros(0, device=self.device)  # input not yet in a frame
+        self.samples_in = self.samples_out = self.frames_processed = 0
+        self.ended = False
+        if self.fast is not None:
+            self.fast.reset()
+            return
         model = self.model
         self.encoder_basis = model.encoder.conv.weight[:, 0, :]        # U (N, L)
         self.decoder_basis = model.decoder.deconv.weight[:, 0, :].T    # V (L, N)
         self.bottleneck = _RunningCLN(model.bottleneck[0], self.device), _Pointwise(model.bottleneck[1])
         self.blocks = [_StreamingBlock(block, self.device) for block in model.tcn.blocks]
         self.mask_prelu, self.mask_conv = model.mask_conv[0], _Pointwise(model.mask_conv[1])
-        self.pending = torch.zeros(0, device=self.device)                          # input not yet in a frame
         self.tail = torch.zeros(self.n_src, self.L - self.S, device=self.device)   # decoder overlap-add
-        self.samples_in = self.samples_out = self.frames_processed = 0
-        self.ended = False
 
     @torch.inference_mode()
     def push(self, chunk) -> torch.Tensor:
@@ -240,7 +248,9 @@ class StreamingSeparator:
         frames = max(1, -(-(self.samples_in - self.L) // self.S) + 1)  # as encoders.pad_to_frames
         self.pending = F.pad(self.pending, (0, (frames - 1) * self.S + self.L - self.samples_in))
         rest = self.samples_in - self.samples_out
-        return torch.cat([self._frames(frames - self.frames_processed), self.tail], dim=-1)[:, :rest]
+        final = self._frames(frames - self.frames_processed)
+        tail = self.tail if self.fast is None else torch.from_numpy(self.fast.tail)
+        return torch.cat([final, tail], dim=-1)[:, :rest]
 
     def _check_open(self) -> None:
         if self.ended:
@@ -263,15 +273,18 @@ class StreamingSeparator:
         if n == 0:
             return torch.zeros(self.n_src, 0, device=self.device)
         span = (n - 1) * self.S + self.L
-        w = self.encoder_basis @ self.pending[:span].unfold(0, self.L, self.S).T      # (N, n)
+        if self.fast is not None:
+            final = torch.from_numpy(self.fast.step(self.pending[:span].numpy(), n))
+        else:
+            w = self.encoder_basis @ self.pending[:span].unfold(0, self.L, self.S).T  # (N, n)
+            segments = self.decoder_basis @ (w * self._masks(w))                     # (n_src, L, n)
+            out = F.fold(segments, (1, span), (1, self.L), stride=(1, self.S)).view(self.n_src, span)
+            out[:, : self.L - self.S] += self.tail
+            final, self.tail = out[:, : n * self.S], out[:, n * self.S:]
         self.pending = self.pending[n * self.S:]
-        segments = self.decoder_basis @ (w * self._masks(w))                         # (n_src, L, n)
-        out = F.fold(segments, (1, span), (1, self.L), stride=(1, self.S)).view(self.n_src, span)
-        out[:, : self.L - self.S] += self.tail
-        self.tail = out[:, n * self.S:]
         self.frames_processed += n
         self.samples_out += n * self.S
-        return out[:, : n * self.S]
+        return final
 
     def _masks(self, w: torch.Tensor) -> torch.Tensor:
         """Masks of the next frames: ``(N, n) → (n_src, N, n)``, as ``ConvTasNet.masks``."""
@@ -298,7 +311,7 @@ def stream_chunk_samples(chunk_ms: float, sample_rate: int) -> int:
 
 
 def stream_waveform(wav, model: torch.nn.Module, *, chunk: int, progress: bool = False,
-                    name: str = "input") -> torch.Tensor:
+                    name: str = "input", engine: str = "auto") -> torch.Tensor:
     """Separate a mono waveform as a stream: ``chunk`` samples per ``StreamingSeparator.push``, then flush.
 
     The model sees the signal as a live input would arrive, and the concatenated stream equals the model on
@@ -309,13 +322,14 @@ def stream_waveform(wav, model: torch.nn.Module, *, chunk: int, progress: bool =
     Args:
         wav: ``(time,)`` at the model's rate; model: a causal cLN ``ConvTasNet`` (else ``CourseError``);
         chunk: samples per push (any number ≥ 1; need not be a multiple of the encoder hop);
-        progress: a tqdm bar over the chunks; name: how errors and the bar refer to the input.
+        progress: a tqdm bar over the chunks; name: how errors and the bar refer to the input;
+        engine: ``StreamingSeparator``'s (``"auto"``: ONNX Runtime where installed, for a model on the CPU).
 
     Returns:
         ``(n_src, time)`` float32 tensor on the CPU.
     """
     wav = as_mono(wav, name)
-    stream = StreamingSeparator(model)
+    stream = StreamingSeparator(model, engine)
     starts = range(0, wav.numel(), chunk)
     parts = [stream.push(wav[start:start + chunk]) for start in tqdm(starts, desc=name, unit="chunk",
                                                                       disable=not progress)]

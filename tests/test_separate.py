@@ -7,6 +7,9 @@ PIT-trained model has, chunk by chunk), and a fixed-gain "separator" for the fil
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -155,6 +158,12 @@ def test_outputs_are_rescaled_together_not_clipped(tmp_path):
 
 
 # --- the command line ---------------------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def onnx_cache(tmp_path, monkeypatch):
+    """The ONNX engine's exported graphs in the test's own folder, not the user's cache."""
+    monkeypatch.setenv("TASNET_EDU_CACHE", str(tmp_path / "cache"))
+
 
 @pytest.fixture
 def separate_only(monkeypatch):
@@ -375,7 +384,6 @@ def test_cli_engines_write_the_same_files(tmp_path, separate_only, capsys, monke
 
     from tasnet_edu.models import ConvTasNet
 
-    monkeypatch.setenv("TASNET_EDU_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
     checkpoint = write_checkpoint(tmp_path / "tiny.pt", ConvTasNet.tiny(X=2, R=1))
     sf.write(tmp_path / "a.wav", tone(1.0, RATE), RATE)
@@ -397,8 +405,9 @@ def test_cli_engines_write_the_same_files(tmp_path, separate_only, capsys, monke
 
 @pytest.mark.usefixtures("one_thread")
 def test_cli_stream_writes_what_offline_separation_writes(tmp_path, separate_only, capsys):
-    """A causal checkpoint, a 1.5 s mixture fed 2.5 ms (20 samples, 2.5 hops) at a time: the same files as
-    the offline path (one chunk: the file is shorter than --chunk-seconds), and as the model on the file."""
+    """A causal checkpoint, a 1.5 s mixture fed 2.5 ms (20 samples, 2.5 hops) at a time, on either engine:
+    the same files as the offline path (one chunk: the file is shorter than --chunk-seconds), and as the
+    model on the file."""
     from test_pretrained import write_checkpoint
 
     checkpoint = write_checkpoint(tmp_path / "causal.pt", causal_tiny())
@@ -406,14 +415,16 @@ def test_cli_stream_writes_what_offline_separation_writes(tmp_path, separate_onl
     sf.write(tmp_path / "talk.wav", mix.numpy(), RATE, subtype="FLOAT")
     args = ["separate", str(tmp_path / "talk.wav"), "--checkpoint", str(checkpoint)]
 
-    for out, extra in (("offline", []), ("stream", ["--stream-chunk-ms", "2.5"])):
+    engines = ["eager", "onnx"] if importlib.util.find_spec("onnxruntime") else ["eager"]
+    runs = {"offline": [], **{e: ["--stream-chunk-ms", "2.5", "--engine", e] for e in engines}}
+    for out, extra in runs.items():
         assert main([*args, "-o", str(tmp_path / out), *extra]) == 0, capsys.readouterr().err
 
     with torch.inference_mode():
         expected = inference.fit_to_mixture(pretrained.load(checkpoint)(mix[None])[0], mix).numpy()
-    for k in (1, 2):
+    for k, engine in itertools.product((1, 2), engines):
         offline, streamed = (sf.read(tmp_path / d / f"talk_s{k}.wav", dtype="float32")[0]
-                             for d in ("offline", "stream"))
+                             for d in ("offline", engine))
         assert np.abs(streamed - offline).max() <= 1e-4
         assert np.abs(streamed - expected[k - 1]).max() <= 1e-4  # 16-bit files: within 1.5e-5 of it
 

@@ -7,6 +7,7 @@ quarter second to stay fast. The equality is checked to 1e-4, as the issue asks 
 from __future__ import annotations
 
 import doctest
+import importlib.util
 
 import pytest
 import torch
@@ -34,11 +35,36 @@ def one_thread():
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def onnx_cache(tmp_path_factory):
+    """The ONNX engine's exported graphs in a folder of the tests' own, not the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TASNET_EDU_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+ENGINES = ["eager", pytest.param("onnx", marks=pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx")), reason="needs onnxruntime, onnx"))]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    """Each stream test on both engines: the PyTorch code and one ONNX Runtime graph call per chunk."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def model() -> ConvTasNet:
-    """A small causal Conv-TasNet, random weights (fixed seed): dilations up to 16, 2 repeats."""
+    """A small causal Conv-TasNet, random weights (fixed seed): dilations up to 16, 2 repeats; norm
+    gains, biases and PReLU slopes moved off their initial 1 / 0 / 0.25, so that the ONNX graph's folding
+    of them is tested."""
     torch.manual_seed(0)
-    return ConvTasNet(N=32, L=16, B=16, H=32, Sc=16, P=3, X=5, R=2, causal=True, norm="cLN").eval()
+    model = ConvTasNet(N=32, L=16, B=16, H=32, Sc=16, P=3, X=5, R=2, causal=True, norm="cLN")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name or "prelu" in name or "bottleneck.0" in name or "mask_conv.0" in name:
+                p.add_(0.3 * torch.randn_like(p))
+    return model.eval()
 
 
 @pytest.fixture(scope="module")
@@ -79,26 +105,26 @@ RANDOM_SIZES = torch.randint(0, 600, (40,), generator=torch.Generator().manual_s
     ([10**6], None),            # one big chunk: the whole signal at once
     (RANDOM_SIZES, None),       # a random mix of sizes, zero included
 ], ids=["one-hop", "prime-7", "prime-101", "one-big-chunk", "random-mix"])
-def test_stream_equals_offline(model, mix, sizes, seconds):
+def test_stream_equals_offline(model, mix, sizes, seconds, engine):
     signal = mix if seconds is None else mix[: int(seconds * 8000)]
-    out = stream(StreamingSeparator(model), signal, sizes)
+    out = stream(StreamingSeparator(model, engine), signal, sizes)
     assert out.shape == (2, len(signal))
     torch.testing.assert_close(out, offline(model, signal), atol=1e-4, rtol=0)
 
 
-def test_shipped_causal_model_streams_like_offline(mix):
+def test_shipped_causal_model_streams_like_offline(mix, engine):
     model = pretrained.load("course-small-causal")
-    out = stream(StreamingSeparator(model), mix, RANDOM_SIZES)
+    out = stream(StreamingSeparator(model, engine), mix, RANDOM_SIZES)
     torch.testing.assert_close(out, offline(model, mix), atol=1e-4, rtol=0)
 
 
-def test_softmax_masks_and_an_odd_frame_length_stream_too(mix):
+def test_softmax_masks_and_an_odd_frame_length_stream_too(mix, engine):
     torch.manual_seed(0)
     model = ConvTasNet(N=16, L=15, B=8, H=16, Sc=8, P=2, X=3, R=1, causal=True, norm="cLN",
                        mask_act="softmax").eval()  # hop 7, overlap 8 samples, kernel P = 2
     signal = mix[:3001]
-    torch.testing.assert_close(stream(StreamingSeparator(model), signal, [5, 31]), offline(model, signal),
-                               atol=1e-4, rtol=0)
+    out = stream(StreamingSeparator(model, engine), signal, [5, 31])
+    torch.testing.assert_close(out, offline(model, signal), atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("config, pattern", [
@@ -119,8 +145,9 @@ def test_other_models_are_refused():
 
 
 def test_work_per_chunk_does_not_grow_with_the_stream(model):
-    """The 1000th chunk costs what the 10th did: the same frames through the network, the same FLOPs."""
-    separator = StreamingSeparator(model)
+    """The 1000th chunk costs what the 10th did: the same frames through the network, the same FLOPs
+    (counted on the eager engine, whose operations torch sees)."""
+    separator = StreamingSeparator(model, engine="eager")
     chunks = torch.randn(1000, HOP, generator=torch.Generator().manual_seed(0))
     frames, flops = [], []
     for i, chunk in enumerate(chunks, start=1):
@@ -136,16 +163,36 @@ def test_work_per_chunk_does_not_grow_with_the_stream(model):
     assert flops[0] == flops[1] > 0
 
 
-def test_reset_starts_the_same_stream_again(model, mix):
-    separator = StreamingSeparator(model)
+@pytest.mark.parametrize("engine", ENGINES[1:])
+def test_onnx_engine_state_does_not_grow_with_the_stream(model, engine):
+    """The ONNX engine's state (decoder tail, cLN sums, depthwise histories) keeps its shapes: each call
+    reads and writes the same arrays, whatever the stream's length."""
+    separator = StreamingSeparator(model, engine)
+    assert separator.fast is not None
+    shapes = []
+    for i, chunk in enumerate(torch.randn(1000, HOP, generator=torch.Generator().manual_seed(0)), start=1):
+        separator.push(chunk)
+        if i in (10, 1000):
+            shapes.append({name: array.shape for name, array in separator.fast.state.items()})
+    assert shapes[0] == shapes[1] and len(shapes[0]) == 2 + 2 * 5  # tail, sums, R·X histories
+    assert separator.fast.frames == separator.frames_processed == 999
+
+
+def test_unknown_engine_is_refused(model):
+    with pytest.raises(CourseError, match=r"engine must be one of \('auto', 'onnx', 'eager'\), got 'fast'"):
+        StreamingSeparator(model, "fast")
+
+
+def test_reset_starts_the_same_stream_again(model, mix, engine):
+    separator = StreamingSeparator(model, engine)
     first = stream(separator, mix[:2000], [37])
     separator.reset()
     separator.push(mix[2000:2500])        # a different stream, abandoned half-way
     assert torch.equal(stream(separator, mix[:2000], [37]), first)  # `stream` resets first
 
 
-def test_ends_and_bad_chunks(model):
-    separator = StreamingSeparator(model)
+def test_ends_and_bad_chunks(model, engine):
+    separator = StreamingSeparator(model, engine)
     assert separator.flush().shape == (2, 0)  # an empty stream
     with pytest.raises(CourseError, match=r"this stream has ended \(flush\(\) was called\); call reset\(\)"):
         separator.push(torch.zeros(4))
