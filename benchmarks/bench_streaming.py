@@ -2,11 +2,14 @@
 and the end-to-end latency, beside the paper's time per frame.
 
 Usage:  python benchmarks/bench_streaming.py [--seconds 2] [--threads 2 1] [--chunks-ms 1 2 4 8 16 32]
+                                             [--engines eager onnx]
         (on a loaded machine also set OMP_WAIT_POLICY=PASSIVE, see below)
 
-For each thread count (``torch.set_num_threads``), each model and each chunk length, ``--seconds`` of the
-committed data sample 0 are pushed through ``tasnet_edu.streaming.StreamingSeparator`` one chunk at a time
-and every push is timed (the first few are warm-up and not counted). Two models:
+For each thread count (``torch.set_num_threads``; ONNX Runtime's session gets as many), each model, engine
+and chunk length, ``--seconds`` of the committed data sample 0 are pushed through
+``tasnet_edu.streaming.StreamingSeparator(model, engine)`` one chunk at a time and every push is timed (the
+first few are warm-up and not counted). Engines: ``eager``, the PyTorch code of ``streaming``; ``onnx``, one
+ONNX Runtime call per chunk (``compiled.FastStream``; its export is done before the timing). Two models:
 
 * ``course-small-causal``, the shipped causal model (N=256, L=32: frames hop by 2 ms);
 * ``paper-causal``, the paper's causal configuration, ``ConvTasNet(causal=True, norm="cLN")`` with its
@@ -71,9 +74,9 @@ def models() -> dict[str, ConvTasNet]:
     }
 
 
-def time_stream(model: ConvTasNet, signal: torch.Tensor, chunk: int) -> float:
+def time_stream(model: ConvTasNet, signal: torch.Tensor, chunk: int, engine: str) -> float:
     """Mean seconds of compute per ``push`` of ``chunk`` samples, over ``signal`` streamed from the start."""
-    stream = StreamingSeparator(model)
+    stream = StreamingSeparator(model, engine)
     times = []
     for start in range(0, len(signal) - chunk + 1, chunk):
         piece = signal[start:start + chunk]
@@ -96,39 +99,42 @@ def offline_tpf(model: ConvTasNet, signal: torch.Tensor, repeats: int = 3) -> fl
     return best / frames
 
 
-def measure(threads: int, named: dict[str, ConvTasNet], signal: torch.Tensor, chunks_ms: list[float]):
-    """Rows ``(threads, name, chunk_ms, chunk_samples, compute_ms, rtf, tpf_ms, latency_ms)`` and the
-    offline time per frame of each model, in ms."""
+def measure(threads: int, named: dict[str, ConvTasNet], signal: torch.Tensor, chunks_ms: list[float],
+            engines: list[str]):
+    """Rows ``(threads, name, engine, chunk_ms, chunk_samples, compute_ms, rtf, tpf_ms, latency_ms)`` and
+    the offline time per frame of each model, in ms. The engines alternate chunk by chunk length, so that
+    a change of the machine's load falls on both."""
     torch.set_num_threads(threads)
     rows, offline = [], {}
     for name, model in named.items():
         algorithmic_ms = 1000 * model.L / SAMPLE_RATE
         for chunk_ms in chunks_ms:
             chunk = round(chunk_ms * SAMPLE_RATE / 1000)
-            compute_ms = 1000 * time_stream(model, signal, chunk)
-            rows.append((threads, name, chunk_ms, chunk, compute_ms, compute_ms / chunk_ms,
-                         compute_ms * model.stride / chunk, algorithmic_ms + chunk_ms + compute_ms))
+            for engine in engines:
+                compute_ms = 1000 * time_stream(model, signal, chunk, engine)
+                rows.append((threads, name, engine, chunk_ms, chunk, compute_ms, compute_ms / chunk_ms,
+                             compute_ms * model.stride / chunk, algorithmic_ms + chunk_ms + compute_ms))
         offline[name] = 1000 * offline_tpf(model, signal)
     return rows, offline
 
 
 def print_tables(rows, offline: dict[tuple[int, str], float]) -> None:
-    print("| threads | model | chunk (ms) | samples | compute per chunk (ms) | real-time factor | "
+    print("| threads | model | engine | chunk (ms) | samples | compute per chunk (ms) | real-time factor | "
           "time per frame (ms) | end-to-end latency (ms) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for threads, name, chunk_ms, chunk, compute_ms, rtf, tpf_ms, latency_ms in rows:
+    print("|---|---|---|---|---|---|---|---|---|")
+    for threads, name, engine, chunk_ms, chunk, compute_ms, rtf, tpf_ms, latency_ms in rows:
         latency = f"{latency_ms:.2f}" if rtf < 1 else "— (slower than real time)"
-        print(f"| {threads} | {name} | {chunk_ms:g} | {chunk} | {compute_ms:.3f} | {rtf:.2f} | "
+        print(f"| {threads} | {name} | {engine} | {chunk_ms:g} | {chunk} | {compute_ms:.3f} | {rtf:.2f} | "
               f"{tpf_ms:.3f} | {latency} |")
 
     print("\nSmallest chunk that runs faster than real time:\n")
-    print("| threads | model | smallest real-time chunk (ms) | end-to-end latency (ms) |")
-    print("|---|---|---|---|")
-    for threads, name in dict.fromkeys((r[0], r[1]) for r in rows):
-        fast = [r for r in rows if r[:2] == (threads, name) and r[5] < 1]
-        best = min(fast, key=lambda r: r[2]) if fast else None
-        print(f"| {threads} | {name} | {best[2]:g} | {best[7]:.2f} |" if best else
-              f"| {threads} | {name} | none of those measured | — |")
+    print("| threads | model | engine | smallest real-time chunk (ms) | end-to-end latency (ms) |")
+    print("|---|---|---|---|---|")
+    for key in dict.fromkeys(r[:3] for r in rows):
+        fast = [r for r in rows if r[:3] == key and r[6] < 1]
+        best = min(fast, key=lambda r: r[3]) if fast else None
+        print(f"| {' | '.join(map(str, key))} | {best[3]:g} | {best[8]:.2f} |" if best else
+              f"| {' | '.join(map(str, key))} | none of those measured | — |")
 
     print("\nTime per frame (TPF) beside the paper's (frame = one hop of the encoder):\n")
     print("| system | hardware | time per frame (ms) |")
@@ -137,10 +143,10 @@ def print_tables(rows, offline: dict[tuple[int, str], float]) -> None:
         print(f"| {system} | {hardware} | {tpf} |")
     for (threads, name), tpf in offline.items():
         print(f"| {name}, ours, whole signal at once | {cpu_name()}, {threads} thread(s) | {tpf:.3f} |")
-    for threads, name, chunk_ms, _, _, _, tpf_ms, _ in rows:
-        if name == "paper-causal" and chunk_ms == max(r[2] for r in rows):
-            print(f"| {name}, ours, streamed in {chunk_ms:g} ms chunks | {cpu_name()}, {threads} thread(s) | "
-                  f"{tpf_ms:.3f} |")
+    for threads, name, engine, chunk_ms, _, _, _, tpf_ms, _ in rows:
+        if name == "paper-causal" and chunk_ms == max(r[3] for r in rows):
+            print(f"| {name}, ours, streamed in {chunk_ms:g} ms chunks, {engine} | {cpu_name()}, "
+                  f"{threads} thread(s) | {tpf_ms:.3f} |")
     print("\nThe paper's TPF is the time to separate whole mixtures divided by their frames (it points out "
           "that Conv-TasNet's frames can be processed in parallel), so it compares with the 'whole signal at "
           "once' rows; a stream computes a few frames per call, at more cost per frame.")
@@ -152,6 +158,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[2, 1], help="torch thread counts")
     parser.add_argument("--chunks-ms", type=float, nargs="+", default=[1, 2, 4, 8, 16, 32],
                         help="chunk lengths in milliseconds")
+    parser.add_argument("--engines", nargs="+", default=["eager", "onnx"], choices=["eager", "onnx"],
+                        help="StreamingSeparator engines to time")
     args = parser.parse_args(argv)
     if args.seconds * 1000 < (WARMUP_PUSHES + 1) * max(args.chunks_ms):
         needed = (WARMUP_PUSHES + 1) * max(args.chunks_ms) / 1000
@@ -164,7 +172,7 @@ def main(argv=None) -> int:
           f"load average at the start {os.getloadavg()[0]:.1f}\n")
     rows, offline = [], {}
     for threads in args.threads:
-        more_rows, more_offline = measure(threads, named, signal, args.chunks_ms)
+        more_rows, more_offline = measure(threads, named, signal, args.chunks_ms, args.engines)
         rows += more_rows
         offline.update({(threads, name): tpf for name, tpf in more_offline.items()})
     print_tables(rows, offline)

@@ -377,7 +377,7 @@ def test_cli_shifts(tmp_path, separate_only, capsys):
     assert "shifts must be between 1 and the model's hop (8 samples), got 0" in capsys.readouterr().err
 
 
-def test_cli_engines_write_the_same_files(tmp_path, separate_only, capsys, monkeypatch):
+def test_cli_engines_write_the_same_files(tmp_path, separate_only, capsys):
     """``--engine onnx`` (ONNX Runtime) and ``--engine eager`` (PyTorch) separate alike; ``auto`` picks
     onnx for a Conv-TasNet and says what its export cost; a model it cannot run is refused in one line."""
     from test_pretrained import write_checkpoint
