@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from tasnet_edu import audio, pretrained
-from tasnet_edu.compiled import ENGINES, FastConvTasNet, for_engine
+from tasnet_edu.compiled import ENGINES, FastConvTasNet, for_engine, stream_for_engine
 from tasnet_edu.errors import CourseError
 from tasnet_edu.inference import (  # noqa: F401 (fit_to_mixture: chapters 11 and 12 read it here)
     CHUNK_SECONDS,
@@ -173,6 +173,10 @@ def run_cli(args: argparse.Namespace) -> int:
                               "use --shifts or --stream-chunk-ms, not both")
         check_streamable(model)
         stream_chunk_samples(args.stream_chunk_ms, model_sample_rate(model))
+        engine = stream_for_engine(model, args.engine, args.device)  # exported once, reused for each file
+        if engine is not None:
+            print(f"tasnet-edu separate: notice: ONNX Runtime streaming engine ready in "
+                  f"{engine.export_seconds:.1f} s (from {engine.source})", file=sys.stderr)
     else:
         model = for_engine(model, args.engine, args.device)
         if isinstance(model, FastConvTasNet):

@@ -418,7 +418,9 @@ def test_cli_stream_writes_what_offline_separation_writes(tmp_path, separate_onl
     engines = ["eager", "onnx"] if importlib.util.find_spec("onnxruntime") else ["eager"]
     runs = {"offline": [], **{e: ["--stream-chunk-ms", "2.5", "--engine", e] for e in engines}}
     for out, extra in runs.items():
-        assert main([*args, "-o", str(tmp_path / out), *extra]) == 0, capsys.readouterr().err
+        assert main([*args, "-o", str(tmp_path / out), *extra]) == 0
+        err = capsys.readouterr().err
+        assert ("ONNX Runtime streaming engine ready" in err) == (out == "onnx"), err
 
     with torch.inference_mode():
         expected = inference.fit_to_mixture(pretrained.load(checkpoint)(mix[None])[0], mix).numpy()
