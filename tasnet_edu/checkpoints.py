@@ -26,6 +26,7 @@ import torch
 import tasnet_edu
 from tasnet_edu import models
 from tasnet_edu.errors import CourseError
+from tasnet_edu.models.conv_tasnet import causal_copy
 
 CHECKPOINT_FORMAT = "tasnet-edu-checkpoint/1"
 CHECKPOINT_KEYS = ("format", "config", "state_dict", "optimizer", "scheduler", "epoch", "metrics", "versions")
@@ -101,3 +102,22 @@ def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:
                           f"{str(err).splitlines()[0]}") from None
     model.sample_rate = int(config["sample_rate"])
     return model.eval()
+
+
+def causal_checkpoint(checkpoint: dict) -> dict:
+    """A checkpoint of ``causal_copy`` of a non-causal Conv-TasNet checkpoint, to start training from.
+
+    Its configuration is the checkpoint's with ``causal=True`` (and cLN for gLN); it has no epochs and no
+    best score: the non-causal model's validation scores are not the causal model's.
+    """
+    model = model_from_checkpoint(checkpoint)
+    if not isinstance(model, models.ConvTasNet):
+        raise CourseError(f"a causal copy needs a Conv-TasNet checkpoint; this one holds a "
+                          f"{type(model).__name__}")
+    causal = causal_copy(model)
+    model_config = {**checkpoint["config"]["model_config"], "causal": True, "norm": causal.config["norm"]}
+    return {"format": CHECKPOINT_FORMAT, "config": {**checkpoint["config"], "model_config": model_config},
+            "state_dict": causal.state_dict(), "epoch": 0,
+            "metrics": {"best_valid_si_snri": float("-inf"), "bad_epochs": 0, "epochs": []},
+            "versions": versions()}
+

@@ -46,6 +46,7 @@ from tasnet_edu import SAMPLE_RATE, metrics
 from tasnet_edu.checkpoints import (  # noqa: F401 (model_from_checkpoint: chapter 10 reads it here)
     CHECKPOINT_FORMAT,
     build_model,
+    causal_checkpoint,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
@@ -535,6 +536,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--init", metavar="CHECKPOINT",
                         help="go on from its weights and configuration (not --preset's), fresh optimizer")
+    parser.add_argument("--causal", action="store_true",
+                        help="with --init: train a causal cLN model started from the checkpoint's non-causal "
+                             "weights, its look-ahead taps cut (models.conv_tasnet.causal_copy)")
     parser.add_argument("--epochs", type=int, help="override the preset's max_epochs")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--segment", type=float, metavar="SECONDS",
@@ -571,8 +575,12 @@ def run_cli(args: argparse.Namespace) -> int:
                           "--lr, start a new run from it: --init OUT/last.pt --out NEW")
     if not args.resume and (out / "last.pt").exists():
         raise CourseError(f"{out / 'last.pt'} exists: pass --resume to continue it, or another --out")
+    if args.causal and not args.init:
+        raise CourseError("--causal makes a causal model from a non-causal checkpoint: pass it with --init")
     if args.resume or args.init:
         checkpoint = load_checkpoint(out / "last.pt" if args.resume else args.init)
+        if args.causal:
+            checkpoint = causal_checkpoint(checkpoint)
         config = dataclasses.replace(TrainConfig(**checkpoint["config"]), **overrides)
         trainer = Trainer(config, *datasets(config), **kwargs)
         if args.resume:

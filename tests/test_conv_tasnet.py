@@ -143,3 +143,29 @@ def test_bf16_autocast_runs_and_stays_close(kw):
     assert err < 1e-2
     est.float().square().mean().backward()
     assert all(p.grad is not None and p.grad.dtype == p.dtype for p in model.parameters())
+
+
+def test_causal_copy_keeps_the_past_taps_and_sees_no_future():
+    """``causal_copy``: each depthwise kernel's present and past taps move to the causal kernel's end, the
+    look-ahead tap goes; every other weight is copied; the copy is causal (a change at sample s moves no
+    output before s) and equals a causal model built with those weights by hand."""
+    from tasnet_edu.models.conv_tasnet import causal_copy
+
+    model = _tiny()
+    causal = causal_copy(model)
+    assert causal.config == {**model.config, "causal": True, "norm": "cLN"}
+    old, new = model.state_dict(), causal.state_dict()
+    for name, w in old.items():
+        if name.endswith("dconv.weight"):  # (H, 1, 3): [t−d, t, t+d] → [t−2d, t−d, t]
+            zero = torch.zeros_like(w[..., 0])
+            assert torch.equal(new[name], torch.stack([zero, w[..., 0], w[..., 1]], -1))
+        else:
+            assert torch.equal(new[name], w), name
+    x = torch.randn(1, 400)
+    y = x.clone()
+    y[:, 200:] += torch.randn(1, 200)
+    with torch.inference_mode():
+        before = causal(x)[..., : 200 - causal.L], causal(y)[..., : 200 - causal.L]
+    assert torch.equal(*before)
+    with pytest.raises(CourseError, match="causal already"):
+        causal_copy(causal)

@@ -283,3 +283,28 @@ def test_cli_init_then_resume_works_for_every_shipped_model(name, tmp_path, wsj_
     def curve(checkpoint):
         return [(e["step"], e["valid_si_snri"]) for e in checkpoint["metrics"]["epochs"][:epochs]]
     assert curve(resumed) == curve(shipped)  # the shipped model's validation curve goes on
+
+
+def test_cli_init_causal_starts_a_causal_model_from_non_causal_weights(tmp_path, wsj_tree, capsys):
+    """``--init CKPT --causal``: a cLN causal model with the checkpoint's weights cut (``causal_copy``), its
+    own fresh curve; without --init, or from a causal or non-Conv-TasNet checkpoint, one clear line."""
+    from tasnet_edu import pretrained
+    from tasnet_edu.models.conv_tasnet import causal_copy
+
+    first, causal = tmp_path / "first", tmp_path / "causal"
+    base = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--no-progress"]
+    assert cli.main([*base, "--out", str(first), "--epochs", "1"]) == 0
+    assert cli.main([*base, "--out", str(causal), "--epochs", "1", "--init", str(first / "last.pt"),
+                     "--causal"]) == 0
+    assert "trained 1 epoch(s), 2 steps" in capsys.readouterr().out
+    ckpt = checkpoints.load_checkpoint(causal / "last.pt")
+    assert ckpt["config"]["model_config"]["causal"] and ckpt["config"]["model_config"]["norm"] == "cLN"
+    assert [e["epoch"] for e in ckpt["metrics"]["epochs"]] == [1]  # its own curve, not the non-causal one's
+    start = causal_copy(checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(first / "last.pt")))
+    assert checkpoints.model_from_checkpoint(ckpt).config == start.config
+    for args, message in (([], "pass it with --init"),
+                          (["--init", str(causal / "last.pt")], "causal already"),
+                          (["--init", str(pretrained.shipped_path("deep-clustering"))], "a DeepClustering")):
+        assert cli.main([*base, "--out", str(tmp_path / "x"), "--causal", *args]) == 1
+        assert message in capsys.readouterr().err
+

@@ -161,3 +161,36 @@ class ConvTasNet(nn.Module):
         d = w.unsqueeze(1) * m                                 # d_i = w ⊙ m_i: (batch, n_src, N, frames)
         est = self.decoder(d.flatten(0, 1))                    # ŝ_i: (batch · n_src, padded time)
         return est.view(batch, self.n_src, -1)[..., :time]     # (batch, n_src, time)
+
+
+def causal_copy(model: ConvTasNet) -> ConvTasNet:
+    """A causal Conv-TasNet with a non-causal one's weights, cut to what a causal model may see.
+
+    Every depthwise kernel keeps its taps on the present and past frames, at the same offsets from the
+    output frame, and drops the taps that look ahead (P = 3: ``[w(t−d), w(t), w(t+d)] → [0, w(t−d), w(t)]``
+    on frames t−2d, t−d, t); gLN becomes cLN with the same γ and β (batch norm stays). The encoder,
+    bottleneck, 1×1 convs, masks and decoder are copied unchanged. It is not the same function (it no
+    longer sees the future), but a start for training a causal model (``tasnet-edu train --init CKPT
+    --causal``) that already separates, where random weights do not.
+
+    Shapes: ``model`` and the copy both map ``(batch, time) → (batch, n_src, time)``.
+
+    Example:
+        >>> causal_copy(ConvTasNet.tiny()).config["causal"], causal_copy(ConvTasNet.tiny()).config["norm"]
+        (True, 'cLN')
+    """
+    if model.config["causal"]:
+        raise CourseError("causal_copy: the model is causal already")
+    norm = "cLN" if model.config["norm"] == "gLN" else model.config["norm"]
+    causal = ConvTasNet(**{**model.config, "causal": True, "norm": norm})
+    state = model.state_dict()
+    P = model.config["P"]
+    past = (P - 1) // 2  # taps before a non-causal kernel's centre; a causal kernel ends at the present
+    for name, weight in state.items():
+        if name.endswith(".dconv.weight"):  # (H, 1, P)
+            cut = torch.zeros_like(weight)
+            cut[..., P - 1 - past:] = weight[..., : past + 1]
+            state[name] = cut
+    causal.load_state_dict(state)
+    return causal
+
