@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
+from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.masks import stft
 
-SAMPLE_RATE = 8000
 N_FFT, HOP = 256, 64
 TONE_HZ = 1000.0
 

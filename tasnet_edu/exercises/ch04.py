@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.masks import stft
 from tasnet_edu.models.deep_clustering import active_bins, affinity_loss
 
-SAMPLE_RATE = 8000
 SECONDS = 4.0
 N_FFT, HOP = 256, 64
 

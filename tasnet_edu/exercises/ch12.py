@@ -11,17 +11,16 @@ import math
 
 import numpy as np
 
+from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.audio import active_rms, resample
-
-SR = 8000
 
 
 def _talk(seconds: float, pause: float, seed: int) -> np.ndarray:
     """A tone burst (``seconds``) followed by ``pause`` seconds of a faint noise floor (-60 dB)."""
     rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     voiced = 0.5 * np.sin(2 * np.pi * 140 * t) * (1 + 0.3 * np.sin(2 * np.pi * 4 * t))
-    floor = 1e-3 * rng.standard_normal(int(pause * SR))
+    floor = 1e-3 * rng.standard_normal(int(pause * SAMPLE_RATE))
     return np.concatenate([voiced, floor]).astype(np.float32)
 
 
@@ -38,7 +37,7 @@ def check_active_rms(fn) -> None:
     the 95th percentile of all frame energies (``tasnet_edu.audio.active_rms``)."""
     for seed, pause in enumerate((0.0, 1.0, 3.0)):
         wav = _talk(1.0, pause, seed)
-        got, expected = float(fn(wav, SR)), active_rms(wav, SR)
+        got, expected = float(fn(wav, SAMPLE_RATE)), active_rms(wav, SAMPLE_RATE)
         assert math.isclose(got, expected, rel_tol=1e-3), (
             f"with {pause:g} s of pause after 1 s of speech: got {got:.4f}, expected {expected:.4f}. Hint: "
             "frames of 10 ms, their mean power, keep those ≥ the 95th percentile × 10^(−30/10), "
@@ -88,7 +87,7 @@ def _solution_speed_perturbation(wav: np.ndarray, sample_rate: int, factor: floa
 
 def _pitch(wav: np.ndarray) -> float:
     spectrum = np.abs(np.fft.rfft(wav * np.hanning(len(wav))))
-    return float(np.argmax(spectrum) * SR / len(wav))
+    return float(np.argmax(spectrum) * SAMPLE_RATE / len(wav))
 
 
 def check_speed_perturbation(fn) -> None:
@@ -96,7 +95,7 @@ def check_speed_perturbation(fn) -> None:
     (duration ÷ factor, every frequency × factor), as ``tasnet-edu make-data`` does to training speech."""
     wav = _talk(1.0, 0.0, 0)
     for factor in (0.9, 1.1):
-        out = np.asarray(fn(wav, SR, factor))
+        out = np.asarray(fn(wav, SAMPLE_RATE, factor))
         assert abs(len(out) - len(wav) / factor) <= 2, (
             f"factor {factor}: {len(out)} samples, expected about {len(wav) / factor:.0f}. Hint: read the "
             "samples as if they had been recorded at factor × sample_rate, then resample to sample_rate.")
