@@ -134,8 +134,9 @@ class WSJ0Mix(_MixtureFiles):
                  segment: float | None = 4.0, seed: int = 0):
         self.root = Path(root)
         self.split = SPLIT_ALIASES.get(split, split)
-        if self.split not in ("tr", "cv", "tt"):
-            raise CourseError(f"split must be one of tr, cv, tt (or train, valid, test), got {split!r}")
+        if self.split not in SPLIT_DIRS.values():
+            raise CourseError(f"split must be one of {', '.join(SPLIT_DIRS.values())} "
+                              f"(or {', '.join(SPLIT_DIRS)}), got {split!r}")
         super().__init__(self._rows(self.root / self.split, n_src), n_src, sample_rate, segment, seed)
 
     def _mix_folder(self) -> str:

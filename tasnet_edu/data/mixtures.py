@@ -200,6 +200,11 @@ def _check_counts(counts: dict[str, int]) -> None:
         raise CourseError("asked for 0 mixtures in all splits; give --n-train/--n-valid/--n-test > 0")
 
 
+def _folder_counts(counts: dict[str, int]) -> dict[str, int]:
+    """``{"train": n, …}`` → ``{"tr": n, …}``: counts keyed by split folder, as in ``manifest.json``."""
+    return {SPLIT_DIRS[split]: n for split, n in counts.items()}
+
+
 def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], speech_kind: str = "espeak",
               people: dict | None = None) -> dict:
     splits = {}
@@ -223,7 +228,7 @@ def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], s
         "seed": seed,
         "sample_rate": SAMPLE_RATE,
         "mode": "min",
-        "counts": {SPLIT_DIRS[s]: n for s, n in counts.items()},
+        "counts": _folder_counts(counts),
         "level_convention": "s1 is the louder source: s1/s2 RMS ratio uniform in 0-5 dB (relative_db)",
         "splits": splits,
     }
@@ -381,7 +386,7 @@ def ensure_mixtures(n_train: int, n_valid: int, n_test: int, seed: int = 0, root
     The cache lives under ``root`` (default ``data_root()``) in a folder named after the arguments; it is
     reused when its manifest records the same counts, seed and generator version, regenerated otherwise.
     """
-    counts = {"tr": n_train, "cv": n_valid, "tt": n_test}
+    counts = _folder_counts({"train": n_train, "valid": n_valid, "test": n_test})
     root = Path(root) if root is not None else data_root()
     out = root / f"mix2-tr{n_train}-cv{n_valid}-tt{n_test}-seed{seed}"
 
