@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 from tasnet_edu import masks, train
 from tasnet_edu.errors import CourseError
-from tasnet_edu.exercises import ch04
 from tasnet_edu.models import DeepClustering
 from tasnet_edu.models.deep_clustering import (
     active_bins,
@@ -232,20 +231,3 @@ def test_bad_loss_inputs_are_course_errors():
         DeepClustering(D=0)
     with pytest.raises(CourseError, match="weighting"):
         DeepClustering(weighting="loud")
-
-
-# --- exercises --------------------------------------------------------------------------------------
-def test_exercise_solutions_pass_their_checks(capsys):
-    ch04.check_affinity_loss(ch04._solution_affinity_loss)
-    ch04.check_naive_memory(ch04._solution_naive_memory())
-    ch04.check_active_bins(ch04._solution_active_bins)
-    assert capsys.readouterr().out.count("Correct") == 3
-
-
-def test_exercise_checks_reject_wrong_answers():
-    with pytest.raises(AssertionError, match="Hint"):
-        ch04.check_affinity_loss(lambda V, Y: (V.T @ V).pow(2).sum() - (V.T @ Y).pow(2).sum())
-    with pytest.raises(AssertionError, match="Hint"):
-        ch04.check_naive_memory(129 * 501 * 4)
-    with pytest.raises(AssertionError, match="Hint"):
-        ch04.check_active_bins(lambda m: (m > m.max() * 1e-4).float())

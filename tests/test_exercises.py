@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import tasnet_edu.exercises
-from tasnet_edu.exercises import ch01, ch02, ch03, ch05, ch07, ch08, ch09, ch10, ch12
+from tasnet_edu.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch12
 from tasnet_edu.metrics import si_snr
 
 CHAPTERS = [importlib.import_module(f"tasnet_edu.exercises.{m.name}")
@@ -23,16 +23,17 @@ def test_every_chapter_with_exercises_is_found():
 
 
 @pytest.mark.parametrize("chapter, name", CHECKS, ids=[f"{c.__name__.split('.')[-1]}.{n}" for c, n in CHECKS])
-def test_every_check_has_a_reference_solution_that_passes(chapter, name):
+def test_every_check_has_a_reference_solution_that_passes(chapter, name, capsys):
     """``check_X`` has ``_solution_X``: a function answer, or (taking no argument) the function that
-    computes a value answer."""
+    computes a value answer. A passed check says so once ("Correct: …")."""
     solution = getattr(chapter, "_solution_" + name.removeprefix("check_"), None)
     assert solution is not None, f"{chapter.__name__}.{name} has no _solution_{name.removeprefix('check_')}"
     answer = solution() if not inspect.signature(solution).parameters else solution
     getattr(chapter, name)(answer)
+    assert capsys.readouterr().out.count("Correct") == 1
 
 
-# ---- ch01–03 ------------------------------------------------------------
+# ---- ch01–04 ------------------------------------------------------------
 def test_ch01_solutions_pass_and_wrong_answers_fail():
     ch01.check_tone_bin(ch01._solution_tone_bin())
     ch01.check_latency_ms(ch01._solution_latency_ms)
@@ -90,7 +91,30 @@ def test_ch03_pit_check_shows_frame_level_pit_blind_to_swaps(capsys):
     assert "s1 in 20 frames, s2 in the other 20" in out and "switching it 1 time(s)" in out
 
 
+def test_ch04_wrong_answers_fail():
+    with pytest.raises(AssertionError, match="Hint"):
+        ch04.check_affinity_loss(lambda V, Y: (V.T @ V).pow(2).sum() - (V.T @ Y).pow(2).sum())
+    with pytest.raises(AssertionError, match="Hint"):
+        ch04.check_naive_memory(129 * 501 * 4)
+    with pytest.raises(AssertionError, match="Hint"):
+        ch04.check_active_bins(lambda m: (m > m.max() * 1e-4).float())
+
+
 # ---- ch05–06 ------------------------------------------------------------
+def test_ch05_code_ratio_mask_mistakes_are_caught():
+    with pytest.raises(AssertionError, match="absolute value"):
+        ch05.check_code_ratio_mask(lambda w: w / w.sum(dim=0, keepdim=True))
+    with pytest.raises(AssertionError, match="Hint"):
+        ch05.check_code_ratio_mask(lambda w: w.abs() / w.abs().sum())
+
+
+def test_ch06_gated_code_mistakes_are_caught():
+    with pytest.raises(AssertionError, match="L2 norm"):  # forgot the normalisation
+        ch06.check_gated_code(lambda x, U, V: torch.relu(U @ x) * torch.sigmoid(V @ x))
+    with pytest.raises(AssertionError, match="shape"):
+        ch06.check_gated_code(lambda x, U, V: torch.zeros(3))
+
+
 def test_overlap_add_solution_passes_and_matches_the_decoder(capsys):
     ch05.check_overlap_add(ch05._solution_overlap_add)
     assert "checked equal to the decoder" in capsys.readouterr().out
