@@ -36,12 +36,11 @@ import torch
 from tasnet_edu import audio, pretrained
 from tasnet_edu.compiled import ENGINES, FastConvTasNet, for_engine, stream_for_engine
 from tasnet_edu.errors import CourseError
-from tasnet_edu.inference import (  # noqa: F401 (fit_to_mixture: chapters 11 and 12 read it here)
+from tasnet_edu.inference import (
     CHUNK_SECONDS,
     OVERLAP_SECONDS,
     ShiftAverage,
     check_long_enough,
-    fit_to_mixture,
     model_sample_rate,
     separate_waveform,
 )
