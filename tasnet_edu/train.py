@@ -16,8 +16,9 @@ any other model on the uPIT SI-SNR of its output (``si_snr_loss``).
 
 Mixed precision: on GPUs with bf16 support the forward pass runs under bf16 autocast; the SI-SNR loss is
 always computed in float32 (``tasnet_edu.metrics`` turns autocast off for it). fp16 is never used: its
-largest number is 65504, so the sums of squares over a 4 s segment overflow (and the squares of quiet
-samples fall below its smallest normal number); ŝ − s_target cancels most of its ≈ 3.3 significant digits
+largest number is 65504, so a sum of squares over a 4 s segment can overflow (at 8 kHz, 32000 samples,
+once the segment's RMS exceeds √(65504 / 32000) ≈ 1.43), and the squares of quiet samples fall below its
+smallest normal number; ŝ − s_target cancels most of its ≈ 3.3 significant digits
 at high SI-SNR; and it would need loss scaling. bf16 has float32's range.
 
 Several GPUs or machines: launch the same command under ``torchrun --nproc_per_node=K -m tasnet_edu.cli
