@@ -43,14 +43,27 @@ def modules() -> dict[str, ast.Module]:
     return {module_name(p): ast.parse(p.read_text(), str(p)) for p in sorted(PACKAGE.rglob("*.py"))}
 
 
+def absolute(name: str, node: ast.ImportFrom) -> str:
+    """The module a ``from`` import in module ``name`` reads, relative imports resolved
+    (``from ..audio import load`` in ``tasnet_edu.data.speech`` → ``tasnet_edu.audio``)."""
+    if not node.level:
+        return node.module or ""
+    parts = name.split(".")
+    is_package = (PACKAGE.parent.joinpath(*parts) / "__init__.py").is_file()
+    return ".".join([*parts[: len(parts) + is_package - node.level], *filter(None, [node.module])])
+
+
 def imported(name: str, node: ast.AST) -> list[str]:
     """The tasnet_edu modules an import statement names (``from tasnet_edu import audio`` → the module)."""
     if isinstance(node, ast.Import):
         return [a.name for a in node.names if a.name.split(".")[0] == "tasnet_edu"]
-    if not isinstance(node, ast.ImportFrom) or node.level or not (node.module or "").startswith("tasnet_edu"):
+    if not isinstance(node, ast.ImportFrom):
         return []
-    names = [f"{node.module}.{a.name}" for a in node.names]
-    return [name if name in modules_cache else node.module for name in names]
+    module = absolute(name, node)
+    if module.split(".")[0] != "tasnet_edu":
+        return []
+    names = [f"{module}.{a.name}" for a in node.names]
+    return [name if name in modules_cache else module for name in names]
 
 
 def group(module: str) -> str:
@@ -68,6 +81,17 @@ def graph() -> dict[str, set[str]]:
         targets = {t for node in ast.walk(tree) for t in imported(name, node)}
         edges[name] = {t for t in targets if t != name and t in modules_cache}
     return edges
+
+
+@pytest.mark.parametrize("name, statement, expected", [
+    ("tasnet_edu.data.speech", "from . import mixtures", ["tasnet_edu.data.mixtures"]),
+    ("tasnet_edu.data.speech", "from ..audio import load", ["tasnet_edu.audio"]),
+    ("tasnet_edu.data", "from .speech import SPLITS", ["tasnet_edu.data.speech"]),
+    ("tasnet_edu", "from .errors import CourseError", ["tasnet_edu.errors"]),
+    ("tasnet_edu.models.tasnet", "from tasnet_edu import masks", ["tasnet_edu.masks"]),
+])
+def test_relative_imports_resolve_to_their_module(name, statement, expected):
+    assert imported(name, ast.parse(statement).body[0]) == expected
 
 
 def test_every_module_has_a_layer():
