@@ -24,6 +24,7 @@ from tasnet_edu.errors import CourseError
 from tasnet_edu.utils import as_tensor, check_finite
 
 WINDOWS = ("hann", "sqrt_hann")
+HOP = 64  # samples: the paper's 8 ms hop at 8 kHz, used when neither hop nor hop_length is given
 
 
 def _window(name: str, n_fft: int, x: torch.Tensor) -> torch.Tensor:
@@ -34,22 +35,20 @@ def _window(name: str, n_fft: int, x: torch.Tensor) -> torch.Tensor:
     return window.sqrt() if name == "sqrt_hann" else window
 
 
-def _hop(hop: int, hop_length: int | None) -> int:
-    """The hop, given as ``hop`` or as ``hop_length`` (librosa's and ``tasnet_edu.viz``'s name)."""
-    if hop_length is None:
-        return hop
-    if hop not in (64, hop_length):
+def _hop(hop: int | None, hop_length: int | None) -> int:
+    """The hop, given as ``hop`` or as ``hop_length`` (librosa's and ``viz``'s name), else ``HOP``."""
+    if hop is not None and hop_length is not None and hop != hop_length:
         raise CourseError(f"give the hop once: hop={hop} and hop_length={hop_length} disagree")
-    return hop_length
+    return hop if hop is not None else hop_length if hop_length is not None else HOP
 
 
-def stft(x, n_fft: int = 256, hop: int = 64, window: str = "hann", *, hop_length: int | None = None
+def stft(x, n_fft: int = 256, hop: int | None = None, window: str = "hann", *, hop_length: int | None = None
          ) -> torch.Tensor:
     """Short-time Fourier transform of ``x`` ``(..., time)`` → complex ``(..., n_fft // 2 + 1, frames)``.
 
     Frames are centred (the signal is padded by ``n_fft // 2`` on both sides, so frame k is centred on
     sample ``k * hop``), ``frames = time // hop + 1``. Bin f is at ``f * sample_rate / n_fft`` Hz.
-    ``hop_length`` is another name for ``hop`` (librosa's).
+    ``hop`` defaults to ``HOP`` (64); ``hop_length`` is another name for it (librosa's).
 
     Example:
         >>> stft(torch.randn(2, 8000)).shape   # 32 ms window, 8 ms hop at 8 kHz
@@ -70,13 +69,13 @@ def stft(x, n_fft: int = 256, hop: int = 64, window: str = "hann", *, hop_length
     return spec.reshape(*lead, *spec.shape[-2:])
 
 
-def istft(X: torch.Tensor, n_fft: int = 256, hop: int = 64, length: int | None = None,
+def istft(X: torch.Tensor, n_fft: int = 256, hop: int | None = None, length: int | None = None,
           window: str = "hann", *, hop_length: int | None = None) -> torch.Tensor:
     """Inverse of ``stft``: complex ``(..., freq, frames)`` → ``(..., time)`` by weighted overlap-add.
 
     ``istft(stft(x), length=x.shape[-1])`` gives ``x`` back to float precision for both windows (the
     overlap-add divides by the summed squared window). Pass ``length`` to trim to the original length.
-    ``hop_length`` is another name for ``hop``.
+    ``hop`` defaults to ``HOP`` (64); ``hop_length`` is another name for it.
 
     Example:
         >>> x = torch.randn(8000)

@@ -40,6 +40,19 @@ def test_stft_refuses_bad_input():
         masks.stft(torch.randn(1000), window="kaiser")
 
 
+def test_the_hop_is_given_once():
+    """``hop_length`` is ``hop``'s other name; together they must agree, also when ``hop`` is 64."""
+    x = torch.randn(4000)
+    assert masks.stft(x).shape[-1] == 4000 // masks.HOP + 1
+    assert masks.stft(x, hop_length=80).shape == masks.stft(x, hop=80).shape == masks.stft(x, 256, 80).shape
+    assert masks.stft(x, hop=64, hop_length=64).shape == masks.stft(x).shape
+    for hop, hop_length in ((64, 80), (80, 64)):
+        with pytest.raises(CourseError, match=f"hop={hop} and hop_length={hop_length}"):
+            masks.stft(x, hop=hop, hop_length=hop_length)
+    with pytest.raises(CourseError, match="hop=64 and hop_length=80"):
+        masks.istft(masks.stft(x), hop=64, hop_length=80)
+
+
 def test_masks_follow_the_paper_definitions():
     spec = masks.stft(_sources(3))
     mag = spec.abs()
