@@ -4,8 +4,9 @@ Modules follow the chapters, in layers that only import the layers before them (
 has the table; ``tests/test_layers.py`` checks it):
 
 ``errors``, ``utils`` → ``audio``, ``masks``, ``metrics``, ``encoders``, ``tcn`` → ``models`` →
-``checkpoints`` → ``train``, ``inference`` (then ``streaming``) → ``evaluate`` → ``pretrained`` →
-``separate`` → ``cli``; ``data`` (speech, mixtures, corpus loaders) needs ``audio`` only; ``viz`` draws.
+``checkpoints`` → ``train``, ``inference``, ``compiled`` (then ``streaming``) → ``evaluate`` →
+``pretrained`` → ``separate`` → ``cli``; ``data`` (speech, mixtures, corpus loaders) needs ``audio`` only;
+``viz`` draws; ``exercises`` checks the chapters' exercises; ``course`` names the course's repository.
 
 Signals are float tensors or arrays shaped ``(..., time)`` at ``SAMPLE_RATE`` (8 kHz) unless a
 ``sample_rate`` says otherwise.

@@ -98,6 +98,16 @@ def test_every_module_has_a_layer():
     assert {group(m) for m in modules_cache} <= set(LAYERS), "give the new module a layer in LAYERS"
 
 
+def test_the_readme_table_and_the_package_docstring_name_every_module():
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    docstring = ast.get_docstring(modules_cache["tasnet_edu"])
+    public = {group(m) for m in modules_cache} - {"tasnet_edu", "__main__"}
+    not_in_readme = sorted(m for m in public if f"`tasnet_edu.{m}`" not in readme)
+    assert not not_in_readme, f"add {not_in_readme} to README.md's package table"
+    not_in_docstring = sorted(m for m in public if not m.startswith("_") and f"``{m}``" not in docstring)
+    assert not not_in_docstring, f"add {not_in_docstring} to tasnet_edu/__init__.py's docstring"
+
+
 def test_imports_only_point_down():
     wrong = []
     for source, targets in graph().items():
