@@ -1,6 +1,8 @@
 """Speech and mixtures: offline synthetic speakers, wsj0-2mix-style mixtures, and dataset loaders.
 
 - ``speech``: speech synthesised on the machine (espeak-ng through ``espeakng-loader``), many distinct voices.
+- ``natural``: recordings of people shipped in Debian packages (``tasnet-edu fetch-speech``).
+- ``pico``: optional SVOX Pico voices (``pip install -e ".[speech]"``), six voices in five languages.
 - ``mixtures``: ``make_mixtures`` writes two-speaker mixtures in the wsj0-2mix layout
   (``tr/ cv/ tt/``, each with ``mix/ s1/ s2/``); ``ensure_mixtures`` caches them; the committed
   ``data_samples/``; the ``make-data`` command.

@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import Dataset
 
 from tasnet_edu import SAMPLE_RATE, audio
+from tasnet_edu.data import pico
 from tasnet_edu.data.mixtures import SPLIT_DIRS, read_manifest
 from tasnet_edu.errors import CourseError
 
@@ -247,8 +248,9 @@ def wsj0_speaker(path: Path, source: int) -> str:
 
 
 def _speaker_group(name: str) -> str:
-    """espeak ``dialect+variant/prosody`` → ``dialect+variant``; a person (``asterisk/June``) as is."""
-    return name.split("/")[0] if "+" in name else name
+    """espeak ``dialect+variant/prosody`` → ``dialect+variant``; Pico ``pico/voice/prosody`` →
+    ``pico/voice``; a person (``asterisk/June``) as is."""
+    return name.split("/")[0] if "+" in name else pico.voice_of(name) or name
 
 
 def course_speakers(root) -> Callable[[Path, int], str] | None:
