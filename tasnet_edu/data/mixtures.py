@@ -35,7 +35,7 @@ import scipy.signal
 
 from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.audio import active_rms, load, resample, save
-from tasnet_edu.data import natural, speech
+from tasnet_edu.data import natural, pico, speech
 from tasnet_edu.errors import CourseError
 
 GENERATOR_VERSION = 3  # bump whenever the recipe changes: cached datasets are then regenerated
@@ -83,7 +83,49 @@ def _channel(rng: np.random.Generator) -> dict:
     }
 
 
-def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list], speech_kind: str) -> dict:
+def _espeak_source(split: str, rng: np.random.Generator, taken: set[str]) -> tuple[dict, str]:
+    """An espeak talker of ``split`` whose variant is not in ``taken``: ``(source, variant)``."""
+    texts = speech.sentence_splits()[split]
+    choices = [v for v in speech.list_speakers(split) if v.variant not in taken]
+    voice = choices[int(rng.integers(len(choices)))]
+    n = int(rng.integers(1, MAX_SENTENCES + 1))
+    text = " ".join(texts[i] for i in rng.choice(len(texts), size=n, replace=False))
+    return {"kind": "espeak", "speaker": voice.name, "text": text}, voice.variant
+
+
+def _pico_source(split: str, rng: np.random.Generator, taken: set[str]) -> tuple[dict, str] | None:
+    """A Pico talker of ``split`` whose voice is not in ``taken``: ``(source, voice)``; ``None`` if none is
+    left. It reads 1–3 of the split's sentences in its own language."""
+    choices = [s for s in pico.list_speakers(split) if pico.voice_of(s.name) not in taken]
+    if not choices:
+        return None
+    spk = choices[int(rng.integers(len(choices)))]
+    texts = pico.sentence_splits(spk.language)[split]
+    n = min(len(texts), int(rng.integers(1, MAX_SENTENCES + 1)))
+    text = " ".join(texts[i] for i in rng.choice(len(texts), size=n, replace=False))
+    return {"kind": "pico", "speaker": spk.name, "text": text}, pico.voice_of(spk.name)
+
+
+def plan_pico_mixture(split: str, index: int, seed: int) -> dict:
+    """All random choices of mixture ``index`` of ``split`` for ``--speech pico``.
+
+    Both talkers are Pico speakers of different voices. A split with a single Pico voice (validation and
+    test: ``pico.VOICE_SPLITS``) pairs it with an espeak voice of the same split instead. Levels are set on
+    the active speech, as for natural speech.
+    """
+    rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 2])
+    rel_db = float(rng.uniform(0.0, MAX_DB))
+    sources, taken = [], set()
+    for gain_db in (rel_db / 2, -rel_db / 2):
+        src, name = _pico_source(split, rng, taken) or _espeak_source(split, rng, taken)
+        taken.add(name)
+        sources.append({**src, "gain_db": round(gain_db, 4), "level": "active", **_channel(rng)})
+    return {"relative_db": round(rel_db, 4), "peak": round(float(rng.uniform(0.25, 0.9)), 3),
+            "s1": sources[0], "s2": sources[1]}
+
+
+def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list], speech_kind: str,
+                         with_pico: bool = False) -> dict:
     """All random choices of mixture ``index`` of ``split`` when natural speech takes part.
 
     ``speech_kind`` ``"natural"``: both talkers are people (``pool``: the split's natural speakers and their
@@ -92,11 +134,14 @@ def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list
     recordings joined (``natural.utterance``), sped up or slowed down by up to 10 % in training (speed
     perturbation: pitch and tempo together). Levels are set on the *active* speech (``audio.active_rms``),
     not the plain RMS.
+
+    ``with_pico`` (``"all"`` only): half of the espeak talkers become Pico speakers (when a Pico voice of the
+    split is still free), decided by a stream of their own, so every other choice is the one made without
+    Pico: people 1/2, espeak 1/4, Pico 1/4.
     """
     rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 1])
+    pico_rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 3]) if with_pico else None
     people = sorted(pool)
-    voices = speech.list_speakers(split)
-    texts = speech.sentence_splits()[split]
     rel_db = float(rng.uniform(0.0, MAX_DB))
     sources, taken = [], set()
     for gain_db in (rel_db / 2, -rel_db / 2):
@@ -107,12 +152,9 @@ def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list
             src = {"kind": "natural", "speaker": name, "seconds": round(float(rng.uniform(3.0, 6.0)), 3),
                    "speed": round(float(rng.uniform(0.9, 1.1)), 3) if split == "train" else 1.0}
         else:
-            choices = [v for v in voices if v.variant not in taken]
-            voice = choices[int(rng.integers(len(choices)))]
-            n = int(rng.integers(1, MAX_SENTENCES + 1))
-            name = voice.variant
-            src = {"kind": "espeak", "speaker": voice.name,
-                   "text": " ".join(texts[i] for i in rng.choice(len(texts), size=n, replace=False))}
+            src, name = _espeak_source(split, rng, taken)
+            if pico_rng is not None and pico_rng.random() < 0.5:
+                src, name = _pico_source(split, pico_rng, taken) or (src, name)
         taken.add(name)
         sources.append({**src, "gain_db": round(gain_db, 4), "level": "active", **_channel(rng)})
     return {"relative_db": round(rel_db, 4), "peak": round(float(rng.uniform(0.25, 0.9)), 3),
@@ -153,11 +195,15 @@ def _color(wav: np.ndarray, src: dict, sample_rate: int) -> np.ndarray:
     return wav + noise
 
 
-def _speak(src: dict, speakers: dict[str, speech.Speaker], pool: dict[str, list] | None,
-           sample_rate: int) -> np.ndarray:
+Speakers = dict[str, "speech.Speaker | pico.PicoSpeaker"]
+
+
+def _speak(src: dict, speakers: Speakers, pool: dict[str, list] | None, sample_rate: int) -> np.ndarray:
     """The dry utterance of one planned source, float64 ``(time,)``; a natural one records its files."""
     if src.get("kind", "espeak") == "espeak":
         return speech.synthesize(src["text"], speakers[src["speaker"]], sample_rate).astype(np.float64)
+    if src["kind"] == "pico":
+        return pico.synthesize(src["text"], speakers[src["speaker"]], sample_rate).astype(np.float64)
     rng = np.random.default_rng([src["seed"], 1])
     seconds = src["seconds"] * src["speed"]
     wav, src["files"] = natural.utterance(pool[src["speaker"]], seconds, rng, sample_rate)
@@ -172,10 +218,11 @@ def _level(wav: np.ndarray, src: dict, sample_rate: int) -> float:
     return float(np.sqrt(np.mean(wav**2)))
 
 
-def render_mixture(plan: dict, speakers: dict[str, speech.Speaker], sample_rate: int = SAMPLE_RATE,
+def render_mixture(plan: dict, speakers: Speakers, sample_rate: int = SAMPLE_RATE,
                    pool: dict[str, list] | None = None):
     """Synthesise (or read) and mix one planned mixture → int16 arrays ``(mix, s1, s2)``, each ``(time,)``.
 
+    ``speakers`` maps the names of espeak and Pico speakers to their ``Speaker`` / ``PicoSpeaker``;
     ``pool`` maps natural speakers to their recordings (needed when the plan has natural talkers).
     ``mix == s1 + s2`` holds exactly on the stored 16-bit samples.
     """
@@ -206,7 +253,7 @@ def _folder_counts(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], speech_kind: str = "espeak",
-              people: dict | None = None) -> dict:
+              people: dict | None = None, with_pico: bool = False) -> dict:
     splits = {}
     for split, split_plans in plans.items():
         used = sorted({p[k]["speaker"] for p in split_plans for k in ("s1", "s2")})
@@ -219,7 +266,11 @@ def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], s
             "sentences_available": len(speech.sentence_splits()[split]),
             "mixtures": split_plans,
         }
-    extra = {} if speech_kind == "espeak" else {"speech": speech_kind, "natural_speakers": people}
+    extra = {} if speech_kind == "espeak" else {"speech": speech_kind}
+    if people is not None:
+        extra["natural_speakers"] = people
+    if with_pico:  # the Pico voices of each split, the package's version and licence
+        extra["pico"] = pico.summary()
     return {
         **extra,
         "generator": "tasnet_edu.data.mixtures",
@@ -263,7 +314,7 @@ def _publish(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old)
 
 
-SPEECH = ("espeak", "natural", "all")
+SPEECH = ("espeak", "natural", "pico", "all")
 
 
 def natural_pool(cache, log=print) -> tuple[dict[str, dict[str, list]], dict]:
@@ -279,12 +330,26 @@ def natural_pool(cache, log=print) -> tuple[dict[str, dict[str, list]], dict]:
     return pool, natural.summary(recordings, splits)
 
 
-def _plan(split: str, index: int, seed: int, speech_kind: str, pool) -> dict:
+def _plan(split: str, index: int, seed: int, speech_kind: str, pool, with_pico: bool = False) -> dict:
     if speech_kind == "espeak":
         return plan_mixture(split, index, seed)
+    if speech_kind == "pico":
+        return plan_pico_mixture(split, index, seed)
     if len(pool[split]) < 2:
         raise CourseError(f"the natural speech has fewer than 2 {split} speakers; fetch more packages")
-    return plan_natural_mixture(split, index, seed, pool[split], speech_kind)
+    return plan_natural_mixture(split, index, seed, pool[split], speech_kind, with_pico)
+
+
+def _uses_pico(speech_kind: str, log=print) -> bool:
+    """Whether the Pico voices take part: always for ``pico`` (``CourseError`` when ttspico is missing),
+    for ``all`` when ttspico is installed (one line says they were skipped otherwise)."""
+    if speech_kind == "pico":
+        pico.backend_info()  # raises the one-line CourseError without the package
+        return True
+    if speech_kind == "all" and not pico.available():
+        log(f"make-data: --speech all without the Pico voices: {pico.missing_message()}")
+        return False
+    return speech_kind == "all"
 
 
 def make_mixtures(
@@ -300,7 +365,9 @@ def make_mixtures(
         overwrite: replace an existing ``out_dir`` (only once the new one is complete).
         progress: show a tqdm progress bar.
         speech_kind: ``"espeak"`` (synthetic voices only, needs nothing), ``"natural"`` (people only, from
-            ``natural_cache``) or ``"all"`` (each talker either, with equal odds).
+            ``natural_cache``), ``"pico"`` (Pico voices, the ``speech`` extra; see ``plan_pico_mixture``) or
+            ``"all"`` (people and espeak voices with equal odds; with the ``speech`` extra installed, half of
+            the espeak talkers become Pico speakers).
         natural_cache: folder filled by ``tasnet-edu fetch-speech`` (``natural.fetch``).
 
     ``manifest.json`` records the seed, counts, the voice variants and speakers of each split and, per
@@ -312,14 +379,17 @@ def make_mixtures(
     _check_counts(counts)
     if speech_kind not in SPEECH:
         raise CourseError(f"speech must be one of {SPEECH}, got {speech_kind!r}")
-    if speech_kind != "espeak" and natural_cache is None:
+    if speech_kind in ("natural", "all") and natural_cache is None:
         raise CourseError(f"--speech {speech_kind} needs --natural-cache DIR "
                           "(a folder filled by tasnet-edu fetch-speech)")
     speech.engine()  # fail early, with one line, when there is no speech backend
-    pool, people = natural_pool(natural_cache) if speech_kind != "espeak" else (None, None)
+    with_pico = _uses_pico(speech_kind)
+    pool, people = natural_pool(natural_cache) if speech_kind in ("natural", "all") else (None, None)
     out_dir = Path(out_dir).expanduser().absolute()
     tmp = _prepare_output(out_dir, overwrite)
-    speakers = {s.name: s for s in speech.list_speakers()}
+    speakers: Speakers = {s.name: s for s in speech.list_speakers()}
+    if with_pico:
+        speakers.update((s.name, s) for s in pico.list_speakers())
     plans = {}
     try:
         with tqdm(total=sum(counts.values()), desc=f"make-data {out_dir.name}", disable=not progress) as bar:
@@ -329,14 +399,15 @@ def make_mixtures(
                     (folder / sub).mkdir(parents=True)
                 plans[split] = []
                 for index in range(n):
-                    plan = {"file": f"{index:05d}.wav", **_plan(split, index, seed, speech_kind, pool)}
+                    plan = {"file": f"{index:05d}.wav",
+                            **_plan(split, index, seed, speech_kind, pool, with_pico)}
                     waves = render_mixture(plan, speakers, pool=pool and pool[split])
                     for sub, wav in zip(("mix", "s1", "s2"), waves, strict=True):
                         save(folder / sub / plan["file"], wav, SAMPLE_RATE)
                     plan["seconds"] = round(len(wav) / SAMPLE_RATE, 4)
                     plans[split].append(plan)
                     bar.update()
-        manifest = _manifest(counts, seed, plans, speech_kind, people)
+        manifest = _manifest(counts, seed, plans, speech_kind, people, with_pico)
         manifest = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False, default=str)
         (tmp / "manifest.json").write_text(manifest + "\n", encoding="utf-8")
         _publish(tmp, out_dir)
@@ -443,7 +514,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--speech", choices=SPEECH, default="espeak",
                         help="espeak: synthetic voices (default, needs nothing); natural: recordings of "
-                             "people from --natural-cache; all: each talker either")
+                             "people from --natural-cache; pico: SVOX Pico voices (pip install -e "
+                             "\".[speech]\"); all: people and espeak voices, and Pico voices when installed")
     parser.add_argument("--natural-cache", type=Path, metavar="DIR",
                         help="folder filled by `tasnet-edu fetch-speech` (for --speech natural/all)")
 

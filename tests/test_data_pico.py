@@ -1,0 +1,124 @@
+"""The optional SVOX Pico voices (``pip install -e ".[speech]"``): speakers, splits, synthesis, make-data.
+
+Listing speakers, sentences and mixture plans needs no engine and always runs; what synthesises skips with a
+reason where ``ttspico`` is not installed (CI), and the missing package is checked by hiding it.
+"""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from tasnet_edu import SAMPLE_RATE, cli
+from tasnet_edu.data import WSJ0Mix, mixtures, pico
+from tasnet_edu.errors import CourseError
+
+
+@pytest.fixture
+def no_pico(monkeypatch):
+    """``import ttspico`` fails, as where the extra is not installed."""
+    monkeypatch.setitem(sys.modules, "ttspico", None)
+
+
+def test_voices_are_split_disjointly_and_every_voice_has_speakers():
+    voices = {s: {pico.voice_of(spk.name) for spk in pico.list_speakers(s)} for s in pico.VOICE_SPLITS}
+    assert voices["train"].isdisjoint(voices["valid"] | voices["test"])
+    assert voices["valid"].isdisjoint(voices["test"])
+    assert set().union(*voices.values()) == {f"pico/{v}" for v in pico.VOICES}
+    assert len(pico.list_speakers()) == pico.PER_VOICE * len(pico.VOICES)
+    assert len({spk.name for spk in pico.list_speakers()}) == len(pico.list_speakers())
+    assert pico.list_speakers("test") == pico.list_speakers("test")  # no seed: the same on every call
+
+
+def test_each_voice_has_held_out_sentences_in_its_own_language():
+    for voice in pico.VOICES:
+        language = voice.split("-")[0]
+        splits = pico.sentence_splits(language)
+        assert all(splits.values()), f"{language}: a split without sentences"
+        assert not set(splits["train"]) & (set(splits["valid"]) | set(splits["test"]))
+    assert "Tür" in " ".join(pico.load_sentences("de"))  # read as UTF-8
+
+
+def test_pico_mixtures_pair_different_voices_or_an_espeak_voice_of_the_split():
+    for index in range(20):
+        train = mixtures.plan_pico_mixture("train", index, seed=0)
+        assert {train[k]["kind"] for k in ("s1", "s2")} == {"pico"}
+        assert pico.voice_of(train["s1"]["speaker"]) != pico.voice_of(train["s2"]["speaker"])
+        test = mixtures.plan_pico_mixture("test", index, seed=0)
+        assert [test[k]["kind"] for k in ("s1", "s2")] == ["pico", "espeak"]
+        assert pico.voice_of(test["s1"]["speaker"]) == "pico/en-GB"
+    assert mixtures.plan_pico_mixture("valid", 3, seed=1) == mixtures.plan_pico_mixture("valid", 3, seed=1)
+
+
+def test_all_keeps_its_people_when_pico_takes_part():
+    people = {f"person{i}": [] for i in range(4)}
+    for index in range(30):
+        plain = mixtures.plan_natural_mixture("train", index, 2, people, "all")
+        mixed = mixtures.plan_natural_mixture("train", index, 2, people, "all", with_pico=True)
+        for key in ("s1", "s2"):
+            if plain[key]["kind"] == "natural":
+                assert mixed[key] == plain[key]
+            else:
+                assert mixed[key]["kind"] in ("espeak", "pico")
+
+
+def test_missing_package_gives_one_line(no_pico):
+    assert not pico.available()
+    needs = r'needs the PyPI package ttspico: pip install -e "\.\[speech\]"'
+    with pytest.raises(CourseError, match=needs) as err:
+        pico.synthesize("Hello there.", pico.list_speakers("test")[0])
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_make_data_pico_without_package_says_how_to_install_it(no_pico, tmp_path, capsys):
+    args = ["make-data", "--out", str(tmp_path / "x"), "--n-test", "1", "--speech", "pico"]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'pip install -e ".[speech]"' in err and "ttspico" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_all_without_package_is_skipped_with_one_line(no_pico):
+    lines = []
+    assert mixtures._uses_pico("all", log=lines.append) is False
+    assert len(lines) == 1 and "ttspico" in lines[0]
+
+
+# --------------------------------------------------------------------------- with the extra installed
+@pytest.fixture
+def ttspico():
+    return pytest.importorskip("ttspico", reason='needs the speech extra: pip install -e ".[speech]"')
+
+
+def test_synthesis_is_8khz_speech_and_deterministic(ttspico):
+    low, high = pico.list_speakers("train")[:2]  # the first is lowered toward a man's voice
+    text = "The boat drifted slowly past the old wooden pier."
+    wav = pico.synthesize(text, low)
+    assert wav.dtype == np.float32 and wav.ndim == 1 and np.isfinite(wav).all()
+    assert 1.0 < len(wav) / SAMPLE_RATE < 6.0  # a one-sentence utterance at 8 kHz
+    assert np.sqrt(np.mean(wav**2)) > 0.02 and np.abs(wav).max() <= 1.0
+    pico.synthesize("Something else first.", high)  # an engine's state must not carry over
+    assert np.array_equal(pico.synthesize(text, low), wav)
+    assert not np.array_equal(pico.synthesize(text, high)[: len(wav)], wav[: len(wav)])
+
+
+def test_a_voice_reads_its_own_language(ttspico):
+    german = next(s for s in pico.list_speakers("train") if s.voice == "de-DE")
+    wav = pico.synthesize("Müller öffnet die große Tür.", german)
+    assert len(wav) > 0.8 * SAMPLE_RATE and np.abs(wav).max() > 0.5
+
+
+def test_make_data_pico_through_the_cli(ttspico, tmp_path, capsys):
+    args = ["make-data", "--n-train", "2", "--n-valid", "1", "--n-test", "1", "--speech", "pico"]
+    assert cli.main([*args, "--out", str(tmp_path / "a")]) == 0
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["speech"] == "pico" and manifest["pico"]["licence"].startswith("Apache-2.0")
+    assert manifest["pico"]["voices"]["test"] == ["en-GB"]
+    talkers = [m[k]["speaker"] for m in manifest["splits"]["tt"]["mixtures"] for k in ("s1", "s2")]
+    assert {pico.voice_of(name) for name in talkers} - {None} == {"pico/en-GB"}
+    mix, sources = WSJ0Mix(tmp_path / "a", "tr", segment=None)[0]
+    assert (mix - sources.sum(0)).abs().max() < 1e-3
+    assert cli.main([*args, "--out", str(tmp_path / "b")]) == 0  # the same command, the same files
+    for name in ("tr/mix/00001.wav", "cv/s2/00000.wav", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
