@@ -79,10 +79,11 @@ def test_make_data_pico_without_package_says_how_to_install_it(no_pico, tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_all_without_package_is_skipped_with_one_line(no_pico):
-    lines = []
-    assert mixtures._uses_pico("all", log=lines.append) is False
-    assert len(lines) == 1 and "ttspico" in lines[0]
+def test_all_never_uses_pico_and_all_plus_pico_needs_the_package(no_pico):
+    """``all`` gives the same files with or without the extra; ``all+pico`` asks for it in one line."""
+    assert mixtures._uses_pico("all") is False and mixtures._uses_pico("espeak") is False
+    with pytest.raises(CourseError, match=r'needs the PyPI package ttspico: pip install -e "\.\[speech\]"'):
+        mixtures._uses_pico("all+pico")
 
 
 # --------------------------------------------------------------------------- with the extra installed

@@ -135,7 +135,7 @@ def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list
     perturbation: pitch and tempo together). Levels are set on the *active* speech (``audio.active_rms``),
     not the plain RMS.
 
-    ``with_pico`` (``"all"`` only): half of the espeak talkers become Pico speakers (when a Pico voice of the
+    ``with_pico`` (``"all+pico"``): half of the espeak talkers become Pico speakers (when a Pico voice of the
     split is still free), decided by a stream of their own, so every other choice is the one made without
     Pico: people 1/2, espeak 1/4, Pico 1/4.
     """
@@ -314,7 +314,7 @@ def _publish(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old)
 
 
-SPEECH = ("espeak", "natural", "pico", "all")
+SPEECH = ("espeak", "natural", "pico", "all", "all+pico")
 
 
 def natural_pool(cache, log=print) -> tuple[dict[str, dict[str, list]], dict]:
@@ -340,16 +340,13 @@ def _plan(split: str, index: int, seed: int, speech_kind: str, pool, with_pico: 
     return plan_natural_mixture(split, index, seed, pool[split], speech_kind, with_pico)
 
 
-def _uses_pico(speech_kind: str, log=print) -> bool:
-    """Whether the Pico voices take part: always for ``pico`` (``CourseError`` when ttspico is missing),
-    for ``all`` when ttspico is installed (one line says they were skipped otherwise)."""
-    if speech_kind == "pico":
+def _uses_pico(speech_kind: str) -> bool:
+    """Whether the Pico voices take part: for ``pico`` and ``all+pico``, which need ttspico (the one-line
+    ``CourseError`` without it). ``all`` never uses them, so its files do not depend on what is installed."""
+    if speech_kind in ("pico", "all+pico"):
         pico.backend_info()  # raises the one-line CourseError without the package
         return True
-    if speech_kind == "all" and not pico.available():
-        log(f"make-data: --speech all without the Pico voices: {pico.missing_message()}")
-        return False
-    return speech_kind == "all"
+    return False
 
 
 def make_mixtures(
@@ -365,9 +362,9 @@ def make_mixtures(
         overwrite: replace an existing ``out_dir`` (only once the new one is complete).
         progress: show a tqdm progress bar.
         speech_kind: ``"espeak"`` (synthetic voices only, needs nothing), ``"natural"`` (people only, from
-            ``natural_cache``), ``"pico"`` (Pico voices, the ``speech`` extra; see ``plan_pico_mixture``) or
-            ``"all"`` (people and espeak voices with equal odds; with the ``speech`` extra installed, half of
-            the espeak talkers become Pico speakers).
+            ``natural_cache``), ``"pico"`` (Pico voices, the ``speech`` extra; see ``plan_pico_mixture``),
+            ``"all"`` (people and espeak voices with equal odds) or ``"all+pico"`` (the same with half of the
+            espeak talkers made Pico speakers; needs the ``speech`` extra).
         natural_cache: folder filled by ``tasnet-edu fetch-speech`` (``natural.fetch``).
 
     ``manifest.json`` records the seed, counts, the voice variants and speakers of each split and, per
@@ -379,12 +376,13 @@ def make_mixtures(
     _check_counts(counts)
     if speech_kind not in SPEECH:
         raise CourseError(f"speech must be one of {SPEECH}, got {speech_kind!r}")
-    if speech_kind in ("natural", "all") and natural_cache is None:
+    if speech_kind in ("natural", "all", "all+pico") and natural_cache is None:
         raise CourseError(f"--speech {speech_kind} needs --natural-cache DIR "
                           "(a folder filled by tasnet-edu fetch-speech)")
     speech.engine()  # fail early, with one line, when there is no speech backend
     with_pico = _uses_pico(speech_kind)
-    pool, people = natural_pool(natural_cache) if speech_kind in ("natural", "all") else (None, None)
+    pool, people = (natural_pool(natural_cache) if speech_kind in ("natural", "all", "all+pico")
+                    else (None, None))
     out_dir = Path(out_dir).expanduser().absolute()
     tmp = _prepare_output(out_dir, overwrite)
     speakers: Speakers = {s.name: s for s in speech.list_speakers()}
@@ -515,9 +513,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech", choices=SPEECH, default="espeak",
                         help="espeak: synthetic voices (default, needs nothing); natural: recordings of "
                              "people from --natural-cache; pico: SVOX Pico voices (pip install -e "
-                             "\".[speech]\"); all: people and espeak voices, and Pico voices when installed")
+                             "\".[speech]\"); all: people and espeak voices; all+pico: people, espeak and "
+                             "Pico voices")
     parser.add_argument("--natural-cache", type=Path, metavar="DIR",
-                        help="folder filled by `tasnet-edu fetch-speech` (for --speech natural/all)")
+                        help="folder filled by `tasnet-edu fetch-speech` (for --speech natural/all/all+pico)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
