@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from tasnet_edu import SAMPLE_RATE
-from tasnet_edu.audio import resample
 from tasnet_edu.data import speech
 from tasnet_edu.errors import CourseError
 
@@ -175,21 +174,13 @@ def load_sentences(language: str) -> tuple[str, ...]:
     path = RESOURCES / f"sentences_{language}.txt"
     if not path.is_file():
         raise CourseError(f"{path} is missing: no sentences for the Pico voices in {language!r}")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+    return speech.read_sentences(path)
 
 
 @lru_cache(maxsize=8)
 def sentence_splits(language: str) -> dict[str, tuple[str, ...]]:
     """``{"train"|"valid"|"test": sentences}`` of ``language``; English uses ``speech.sentence_splits()``."""
-    if language == "en":
-        return speech.sentence_splits()
-    splits = {s: [] for s in speech.SPLITS}
-    test, valid = speech.HELD_OUT["test"], speech.HELD_OUT["valid"]
-    for text in load_sentences(language):
-        u = speech.stable_unit("sentence-split", text)
-        splits["test" if u < test else "valid" if u < test + valid else "train"].append(text)
-    return {s: tuple(v) for s, v in splits.items()}
+    return speech.split_sentences(load_sentences(language))
 
 
 def _pcm(text: str, speaker: PicoSpeaker) -> np.ndarray:
@@ -204,22 +195,14 @@ def _pcm(text: str, speaker: PicoSpeaker) -> np.ndarray:
 
 
 def synthesize(text: str, speaker: PicoSpeaker, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Speak ``text`` with ``speaker``: float32 ``(time,)`` at ``sample_rate``, silence trimmed, peak ≤ 1.
-
-    The vocal-tract scale works as in ``speech.synthesize``: the 16 kHz output is read as if recorded at
-    ``16000 * vtl`` Hz before resampling, which multiplies every frequency by ``vtl``.
-    """
+    """Speak ``text`` with ``speaker``: float32 ``(time,)`` at ``sample_rate``, silence trimmed, peak ≤ 1
+    (the 16 kHz output given the speaker's tilt and vocal-tract scale by ``speech.timbre``)."""
     if not text.strip():
         raise CourseError("pico.synthesize: the text is empty")
     pcm = _pcm(text, speaker)
     if pcm.size == 0 or not np.any(pcm):
         raise CourseError(f"Pico produced no sound for {text!r} with voice {speaker.name}")
-    wav = pcm.astype(np.float32) / 32768.0
-    if speaker.tilt:
-        wav = np.append(wav[:1], wav[1:] - speaker.tilt * wav[:-1]).astype(np.float32)
-    wav = resample(wav, round(NATIVE_RATE * speaker.vtl), sample_rate)
-    wav = speech.trim_silence(wav, sample_rate)
-    return (wav / max(1.0, float(np.abs(wav).max()))).astype(np.float32)
+    return speech.timbre(pcm, NATIVE_RATE, speaker.tilt, speaker.vtl, sample_rate)
 
 
 def summary() -> dict:

@@ -256,22 +256,32 @@ def variant_splits() -> dict[str, tuple[str, ...]]:
 SENTENCES_FILE = Path(__file__).resolve().parent.parent / "resources" / "sentences.txt"
 
 
-@lru_cache(maxsize=1)
-def load_sentences() -> tuple[str, ...]:
-    """The course's sentence list (written for the course, CC0; see the file's header)."""
-    lines = SENTENCES_FILE.read_text(encoding="utf-8").splitlines()
+def read_sentences(path: Path) -> tuple[str, ...]:
+    """The non-empty lines of a sentence file that are not ``#`` comments."""
+    lines = path.read_text(encoding="utf-8").splitlines()
     return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
-def sentence_splits() -> dict[str, tuple[str, ...]]:
+@lru_cache(maxsize=1)
+def load_sentences() -> tuple[str, ...]:
+    """The course's sentence list (written for the course, CC0; see the file's header)."""
+    return read_sentences(SENTENCES_FILE)
+
+
+def split_sentences(sentences) -> dict[str, tuple[str, ...]]:
     """``{"train"|"valid"|"test": sentences}``, disjoint and fixed by a hash of each sentence (not a seed)."""
     splits = {s: [] for s in SPLITS}
-    for text in load_sentences():
+    for text in sentences:
         u = stable_unit("sentence-split", text)
         held = u < HELD_OUT["test"] + HELD_OUT["valid"]
         split = "test" if u < HELD_OUT["test"] else "valid" if held else "train"
         splits[split].append(text)
     return {s: tuple(v) for s, v in splits.items()}
+
+
+def sentence_splits() -> dict[str, tuple[str, ...]]:
+    """The course's sentences split by ``split_sentences``."""
+    return split_sentences(load_sentences())
 
 
 def _speaker(variant: str, k: int) -> Speaker:
@@ -325,21 +335,26 @@ def trim_silence(
 
 
 def synthesize(text: str, speaker: Speaker, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Speak ``text`` with ``speaker``: float32 ``(time,)`` at ``sample_rate``, silence trimmed, peak ≤ 1.
-
-    The vocal-tract scale is applied by reading the 22.05 kHz output as if it were recorded at
-    ``22050 * vtl`` Hz before resampling: every frequency (formants and pitch) is multiplied by ``vtl`` and
-    the duration divided by it.
-    """
+    """Speak ``text`` with ``speaker``: float32 ``(time,)`` at ``sample_rate``, silence trimmed, peak ≤ 1
+    (the 22.05 kHz output given the speaker's tilt and vocal-tract scale by ``timbre``)."""
     if not text.strip():
         raise CourseError("synthesize: the text is empty")
     eng = engine()
     pcm = eng.synth(text, speaker)
     if pcm.size == 0 or not np.any(pcm):
         raise CourseError(f"espeak-ng produced no sound for {text!r} with voice {speaker.name}")
+    return timbre(pcm, eng.sample_rate, speaker.tilt, speaker.vtl, sample_rate)
+
+
+def timbre(pcm: np.ndarray, rate: int, tilt: float, vtl: float, sample_rate: int) -> np.ndarray:
+    """A synthesiser's int16 output ``(time,)`` at ``rate`` Hz → float32 ``(time',)`` at ``sample_rate``
+    with the speaker's spectral ``tilt`` and vocal-tract scale ``vtl``, silence trimmed, peak ≤ 1.
+
+    The vocal-tract scale reads the output as if it were recorded at ``rate * vtl`` Hz before resampling:
+    every frequency (formants and pitch) is multiplied by ``vtl`` and the duration divided by it.
+    """
     wav = pcm.astype(np.float32) / 32768.0
-    if speaker.tilt:
-        wav = np.append(wav[:1], wav[1:] - speaker.tilt * wav[:-1]).astype(np.float32)
-    wav = resample(wav, round(eng.sample_rate * speaker.vtl), sample_rate)
-    wav = trim_silence(wav, sample_rate)
+    if tilt:
+        wav = np.append(wav[:1], wav[1:] - tilt * wav[:-1]).astype(np.float32)
+    wav = trim_silence(resample(wav, round(rate * vtl), sample_rate), sample_rate)
     return (wav / max(1.0, float(np.abs(wav).max()))).astype(np.float32)
