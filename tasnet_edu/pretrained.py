@@ -23,8 +23,9 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 #: ``course-small-espeak``: a non-causal Conv-TasNet (preset ``course-small`` of ``tasnet_edu.train``) trained
 #: on the course's espeak voices only (``data/course-train``); ``course-small``: that model gone on with
 #: recordings of people mixed in (``data/mixed``, chosen on held-out real speakers, ``data/real``), the
-#: default of ``tasnet-edu separate``; ``course-small-causal``: the same network with cLN and left padding
-#: only (preset ``course-small-causal``); ``deep-clustering``: a BLSTM deep clustering model (preset
+#: default of ``tasnet-edu separate``; ``course-small-causal``: ``course-small`` made causal (cLN, left
+#: padding only, its look-ahead taps cut: ``models.conv_tasnet.causal_copy``) and trained on, on the same
+#: data; ``deep-clustering``: a BLSTM deep clustering model (preset
 #: ``deep-clustering``). README.md ("The shipped models") gives the time each took and its scores.
 SHIPPED = {
     "course-small": "course-small.pt",
@@ -63,13 +64,15 @@ ESPEAK_ONLY = (MAKE_DATA, "tasnet-edu train --preset course-small --data data/co
                "--data data/course-train --out runs/course-small-4",
                "tasnet-edu train --init runs/course-small-4/best.pt --epochs 64 "
                "--data data/course-train --out runs/course-small-5")
+WITH_PEOPLE = (*ESPEAK_ONLY, *MAKE_NATURAL,
+               "tasnet-edu train --init runs/course-small-5/best.pt --lr 5e-4 --level active "
+               "--data data/mixed --valid-data data/real --epochs 76 --out runs/real-1")
 RECIPES = {
     "course-small-espeak": ESPEAK_ONLY,
-    "course-small": (*ESPEAK_ONLY, *MAKE_NATURAL,
-                     "tasnet-edu train --init runs/course-small-5/best.pt --lr 5e-4 --level active "
-                     "--data data/mixed --valid-data data/real --epochs 76 --out runs/real-1"),
-    "course-small-causal": (MAKE_DATA, "tasnet-edu train --preset course-small-causal "
-                                       "--data data/course-train --out runs/course-small-causal"),
+    "course-small": WITH_PEOPLE,
+    "course-small-causal": (*WITH_PEOPLE,
+                            "tasnet-edu train --init runs/real-1/best.pt --causal --lr 5e-4 --level active "
+                            "--data data/mixed --valid-data data/real --epochs 12 --out runs/causal-real-1"),
     "deep-clustering": (MAKE_DATA, "tasnet-edu train --preset deep-clustering --data data/course-train "
                                    "--out runs/deep-clustering"),
 }

@@ -39,9 +39,10 @@ def test_load_path_gives_the_same_model_ready_to_use(tiny_checkpoint):
 SHIPPED_CLASS = {"course-small": ConvTasNet, "course-small-espeak": ConvTasNet,
                  "course-small-causal": ConvTasNet, "deep-clustering": DeepClustering}
 #: SI-SNRi (dB) each shipped model must keep on the first 8 test mixtures; measured when shipped:
-#: course-small 11.84 (epoch 64), course-small-causal 2.40, deep-clustering 5.42 (1 thread). Eight mixtures
-#: are a small sample: epoch 57 had 9.97 on them (95 % interval ±4.8 dB) and 11.56 on all 200.
-GUARD = {"course-small": 10.0, "course-small-espeak": 10.0, "course-small-causal": 1.0,
+#: course-small 11.84 (epoch 64), course-small-causal 4.38 ± 2.49 (the causal copy of course-small, trained
+#: 6 epochs), deep-clustering 5.42 (1 thread). Eight mixtures are a small sample: epoch 57 had 9.97 on them
+#: (95 % interval ±4.8 dB) and 11.56 on all 200.
+GUARD = {"course-small": 10.0, "course-small-espeak": 10.0, "course-small-causal": 2.0,
          "deep-clustering": 2.5}
 
 
@@ -59,7 +60,9 @@ def test_shipped_models_are_small_and_built_by_their_recipe(name):
     if name in train.PRESETS:  # a Conv-TasNet trained by `tasnet-edu train --preset NAME`
         preset = train.PRESETS[name]
         assert {k: model.config[k] for k in preset.model_config} == preset.model_config
-        assert f"--preset {name} " in pretrained.RECIPES[name][1]
+        # trained by `--preset NAME`, or (course-small-causal) a non-causal run's weights made causal
+        recipe = pretrained.RECIPES[name]
+        assert f"--preset {name} " in recipe[1] or "--causal" in recipe[-1]
 
 
 @pytest.fixture(scope="module")

@@ -113,9 +113,12 @@ def test_stream_equals_offline(model, mix, sizes, seconds, engine):
 
 
 def test_shipped_causal_model_streams_like_offline(mix, engine):
+    """Within 1e-5 of the output's peak: the shipped model's outputs have no fixed scale (peaks of 60–220 on
+    the data samples; SI-SNR ignores scale), so an absolute tolerance would measure the scale, not the
+    stream (float32 rounding leaves ~1e-7 of the peak)."""
     model = pretrained.load("course-small-causal")
-    out = stream(StreamingSeparator(model, engine), mix, RANDOM_SIZES)
-    torch.testing.assert_close(out, offline(model, mix), atol=1e-4, rtol=0)
+    out, reference = stream(StreamingSeparator(model, engine), mix, RANDOM_SIZES), offline(model, mix)
+    torch.testing.assert_close(out, reference, atol=1e-5 * float(reference.abs().max()), rtol=0)
 
 
 def test_softmax_masks_and_an_odd_frame_length_stream_too(mix, engine):
