@@ -83,13 +83,17 @@ def _channel(rng: np.random.Generator) -> dict:
     }
 
 
+def _text(texts: tuple[str, ...], rng: np.random.Generator) -> str:
+    """1 to ``MAX_SENTENCES`` different sentences of ``texts`` (all of them if there are fewer), joined."""
+    n = min(len(texts), int(rng.integers(1, MAX_SENTENCES + 1)))
+    return " ".join(texts[i] for i in rng.choice(len(texts), size=n, replace=False))
+
+
 def _espeak_source(split: str, rng: np.random.Generator, taken: set[str]) -> tuple[dict, str]:
     """An espeak talker of ``split`` whose variant is not in ``taken``: ``(source, variant)``."""
-    texts = speech.sentence_splits()[split]
     choices = [v for v in speech.list_speakers(split) if v.variant not in taken]
     voice = choices[int(rng.integers(len(choices)))]
-    n = int(rng.integers(1, MAX_SENTENCES + 1))
-    text = " ".join(texts[i] for i in rng.choice(len(texts), size=n, replace=False))
+    text = _text(speech.sentence_splits()[split], rng)
     return {"kind": "espeak", "speaker": voice.name, "text": text}, voice.variant
 
 
@@ -100,9 +104,7 @@ def _pico_source(split: str, rng: np.random.Generator, taken: set[str]) -> tuple
     if not choices:
         return None
     spk = choices[int(rng.integers(len(choices)))]
-    texts = pico.sentence_splits(spk.language)[split]
-    n = min(len(texts), int(rng.integers(1, MAX_SENTENCES + 1)))
-    text = " ".join(texts[i] for i in rng.choice(len(texts), size=n, replace=False))
+    text = _text(pico.sentence_splits(spk.language)[split], rng)
     return {"kind": "pico", "speaker": spk.name, "text": text}, pico.voice_of(spk.name)
 
 
@@ -315,6 +317,7 @@ def _publish(tmp: Path, out_dir: Path) -> None:
 
 
 SPEECH = ("espeak", "natural", "pico", "all", "all+pico")
+WITH_PEOPLE = ("natural", "all", "all+pico")  # the kinds that need recordings of people (--natural-cache)
 
 
 def natural_pool(cache, log=print) -> tuple[dict[str, dict[str, list]], dict]:
@@ -376,13 +379,12 @@ def make_mixtures(
     _check_counts(counts)
     if speech_kind not in SPEECH:
         raise CourseError(f"speech must be one of {SPEECH}, got {speech_kind!r}")
-    if speech_kind in ("natural", "all", "all+pico") and natural_cache is None:
+    if speech_kind in WITH_PEOPLE and natural_cache is None:
         raise CourseError(f"--speech {speech_kind} needs --natural-cache DIR "
                           "(a folder filled by tasnet-edu fetch-speech)")
     speech.engine()  # fail early, with one line, when there is no speech backend
     with_pico = _uses_pico(speech_kind)
-    pool, people = (natural_pool(natural_cache) if speech_kind in ("natural", "all", "all+pico")
-                    else (None, None))
+    pool, people = natural_pool(natural_cache) if speech_kind in WITH_PEOPLE else (None, None)
     out_dir = Path(out_dir).expanduser().absolute()
     tmp = _prepare_output(out_dir, overwrite)
     speakers: Speakers = {s.name: s for s in speech.list_speakers()}

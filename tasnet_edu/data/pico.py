@@ -64,15 +64,6 @@ def _module():
     return ttspico
 
 
-def available() -> bool:
-    """True when ``ttspico`` imports (then ``--speech all`` uses the Pico voices too)."""
-    try:
-        _module()
-    except CourseError:
-        return False
-    return True
-
-
 @lru_cache(maxsize=1)
 def _language_dir() -> Path | None:
     """The folder of Pico's ``*_ta.bin`` / ``*_sg.bin`` files that the ttspico wheel installed.
