@@ -137,6 +137,28 @@ def test_all_mixes_people_with_espeak_voices(cache, tmp_path):
     assert sources.shape == (2, 8000) and torch_close(mix, sources.sum(0))
 
 
+def test_people_by_seconds_draws_people_in_proportion_to_what_they_recorded(cache):
+    from tasnet_edu.data import mixtures
+
+    pool, _ = mixtures.natural_pool(cache, log=lambda _: None)
+    train = pool["train"]
+    seconds = {name: sum(r.seconds for r in recs) for name, recs in train.items()}
+    assert max(seconds.values()) > 2.5 * min(seconds.values())  # the fixture's speakers differ enough
+
+    def shares(people_by):
+        drawn = [mixtures.plan_natural_mixture("train", i, 0, train, "natural", people_by=people_by)["s1"]
+                 for i in range(3000)]
+        return {name: sum(d["speaker"] == name for d in drawn) / len(drawn) for name in train}
+
+    total = sum(seconds.values())
+    by_seconds, by_speaker = shares("seconds"), shares("speaker")
+    for name in train:  # s1 is the first draw, so its odds are exactly the weights (3000 draws: ±0.03)
+        assert by_seconds[name] == pytest.approx(seconds[name] / total, abs=0.03)
+        assert by_speaker[name] == pytest.approx(1 / len(train), abs=0.03)
+    with pytest.raises(CourseError, match="people_by"):
+        make_mixtures(cache.parent / "x", 1, 0, 0, speech_kind="natural", natural_cache=cache, people_by="words")
+
+
 def test_make_data_natural_needs_a_cache_and_says_how_to_fill_it(tmp_path, capsys):
     assert cli.main(["make-data", "--out", str(tmp_path / "x"), "--n-test", "2", "--speech", "natural"]) == 1
     assert "--natural-cache" in capsys.readouterr().err

@@ -127,7 +127,7 @@ def plan_pico_mixture(split: str, index: int, seed: int) -> dict:
 
 
 def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list], speech_kind: str,
-                         with_pico: bool = False) -> dict:
+                         with_pico: bool = False, people_by: str = "speaker") -> dict:
     """All random choices of mixture ``index`` of ``split`` when natural speech takes part.
 
     ``speech_kind`` ``"natural"``: both talkers are people (``pool``: the split's natural speakers and their
@@ -140,6 +140,11 @@ def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list
     ``with_pico`` (``"all+pico"``): half of the espeak talkers become Pico speakers (when a Pico voice of the
     split is still free), decided by a stream of their own, so every other choice is the one made without
     Pico: people 1/2, espeak 1/4, Pico 1/4.
+
+    ``people_by``: how a person is drawn. ``"speaker"``: every speaker group of the split equally often, so
+    a KTuberling voice with 12 words counts as much as Fish Fillets' 100 minutes of dialogue; ``"seconds"``:
+    in proportion to the speech each one recorded, as wsj0-2mix draws utterances, so every second of the
+    recordings is equally likely to be heard (continuous speech then makes most of the people's share).
     """
     rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 1])
     pico_rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 3]) if with_pico else None
@@ -149,8 +154,7 @@ def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list
     for gain_db in (rel_db / 2, -rel_db / 2):
         natural = speech_kind == "natural" or rng.random() < 0.5
         if natural:
-            choices = [p for p in people if p not in taken]
-            name = choices[int(rng.integers(len(choices)))]
+            name = _pick_person([p for p in people if p not in taken], pool, people_by, rng)
             src = {"kind": "natural", "speaker": name, "seconds": round(float(rng.uniform(3.0, 6.0)), 3),
                    "speed": round(float(rng.uniform(0.9, 1.1)), 3) if split == "train" else 1.0}
         else:
@@ -161,6 +165,17 @@ def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list
         sources.append({**src, "gain_db": round(gain_db, 4), "level": "active", **_channel(rng)})
     return {"relative_db": round(rel_db, 4), "peak": round(float(rng.uniform(0.25, 0.9)), 3),
             "s1": sources[0], "s2": sources[1]}
+
+
+PEOPLE_BY = ("speaker", "seconds")
+
+
+def _pick_person(choices: list[str], pool: dict[str, list], people_by: str, rng: np.random.Generator) -> str:
+    """One of ``choices`` (natural speakers): uniformly, or weighted by their recorded seconds."""
+    if people_by == "speaker":
+        return choices[int(rng.integers(len(choices)))]
+    seconds = np.array([sum(rec.seconds for rec in pool[name]) for name in choices])
+    return choices[int(np.searchsorted(np.cumsum(seconds) / seconds.sum(), rng.random(), side="right"))]
 
 
 def synthetic_rir(rt60_s: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -255,7 +270,7 @@ def _folder_counts(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], speech_kind: str = "espeak",
-              people: dict | None = None, with_pico: bool = False) -> dict:
+              people: dict | None = None, with_pico: bool = False, people_by: str = "speaker") -> dict:
     splits = {}
     for split, split_plans in plans.items():
         used = sorted({p[k]["speaker"] for p in split_plans for k in ("s1", "s2")})
@@ -271,6 +286,8 @@ def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], s
     extra = {} if speech_kind == "espeak" else {"speech": speech_kind}
     if people is not None:
         extra["natural_speakers"] = people
+        if people_by != "speaker":  # recorded only when not the default, so older manifests read the same
+            extra["people_by"] = people_by
     if with_pico:  # the Pico voices of each split, the package's version and licence
         extra["pico"] = pico.summary()
     return {
@@ -333,14 +350,15 @@ def natural_pool(cache, log=print) -> tuple[dict[str, dict[str, list]], dict]:
     return pool, natural.summary(recordings, splits)
 
 
-def _plan(split: str, index: int, seed: int, speech_kind: str, pool, with_pico: bool = False) -> dict:
+def _plan(split: str, index: int, seed: int, speech_kind: str, pool, with_pico: bool = False,
+          people_by: str = "speaker") -> dict:
     if speech_kind == "espeak":
         return plan_mixture(split, index, seed)
     if speech_kind == "pico":
         return plan_pico_mixture(split, index, seed)
     if len(pool[split]) < 2:
         raise CourseError(f"the natural speech has fewer than 2 {split} speakers; fetch more packages")
-    return plan_natural_mixture(split, index, seed, pool[split], speech_kind, with_pico)
+    return plan_natural_mixture(split, index, seed, pool[split], speech_kind, with_pico, people_by)
 
 
 def _uses_pico(speech_kind: str) -> bool:
@@ -354,7 +372,7 @@ def _uses_pico(speech_kind: str) -> bool:
 
 def make_mixtures(
     out_dir, n_train: int, n_valid: int, n_test: int, seed: int = 0, *, overwrite: bool = False,
-    progress: bool = True, speech_kind: str = "espeak", natural_cache=None,
+    progress: bool = True, speech_kind: str = "espeak", natural_cache=None, people_by: str = "speaker",
 ) -> Path:
     """Generate a two-speaker dataset in the wsj0-2mix layout and return its root folder.
 
@@ -369,6 +387,7 @@ def make_mixtures(
             ``"all"`` (people and espeak voices with equal odds) or ``"all+pico"`` (the same with half of the
             espeak talkers made Pico speakers; needs the ``speech`` extra).
         natural_cache: folder filled by ``tasnet-edu fetch-speech`` (``natural.fetch``).
+        people_by: ``"speaker"`` or ``"seconds"``: how people are drawn (``plan_natural_mixture``).
 
     ``manifest.json`` records the seed, counts, the voice variants and speakers of each split and, per
     mixture, both texts, speakers, gains and augmentations. Same arguments → byte-identical files.
@@ -379,6 +398,8 @@ def make_mixtures(
     _check_counts(counts)
     if speech_kind not in SPEECH:
         raise CourseError(f"speech must be one of {SPEECH}, got {speech_kind!r}")
+    if people_by not in PEOPLE_BY:
+        raise CourseError(f"people_by must be one of {PEOPLE_BY}, got {people_by!r}")
     if speech_kind in WITH_PEOPLE and natural_cache is None:
         raise CourseError(f"--speech {speech_kind} needs --natural-cache DIR "
                           "(a folder filled by tasnet-edu fetch-speech)")
@@ -400,14 +421,14 @@ def make_mixtures(
                 plans[split] = []
                 for index in range(n):
                     plan = {"file": f"{index:05d}.wav",
-                            **_plan(split, index, seed, speech_kind, pool, with_pico)}
+                            **_plan(split, index, seed, speech_kind, pool, with_pico, people_by)}
                     waves = render_mixture(plan, speakers, pool=pool and pool[split])
                     for sub, wav in zip(("mix", "s1", "s2"), waves, strict=True):
                         save(folder / sub / plan["file"], wav, SAMPLE_RATE)
                     plan["seconds"] = round(len(wav) / SAMPLE_RATE, 4)
                     plans[split].append(plan)
                     bar.update()
-        manifest = _manifest(counts, seed, plans, speech_kind, people, with_pico)
+        manifest = _manifest(counts, seed, plans, speech_kind, people, with_pico, people_by)
         manifest = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False, default=str)
         (tmp / "manifest.json").write_text(manifest + "\n", encoding="utf-8")
         _publish(tmp, out_dir)
@@ -519,12 +540,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "Pico voices")
     parser.add_argument("--natural-cache", type=Path, metavar="DIR",
                         help="folder filled by `tasnet-edu fetch-speech` (for --speech natural/all/all+pico)")
+    parser.add_argument("--people-by", choices=PEOPLE_BY, default="speaker",
+                        help="draw the people uniformly by speaker (default) or in proportion to the seconds "
+                             "each recorded (continuous speech then outweighs the word lists)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     out = make_mixtures(
         args.out, args.n_train, args.n_valid, args.n_test, args.seed, overwrite=args.overwrite,
-        speech_kind=args.speech, natural_cache=args.natural_cache,
+        speech_kind=args.speech, natural_cache=args.natural_cache, people_by=args.people_by,
     )
     print(f"wrote {args.n_train + args.n_valid + args.n_test} mixtures to {out}")
     return 0
