@@ -154,6 +154,16 @@ def test_dynamic_mix_reads_course_speakers_from_the_manifest(tmp_path):
         assert other in ds._pick(np.random.default_rng(seed))
 
 
+def test_dynamic_mix_keep_leaves_files_out_of_the_pool(tmp_path):
+    root = make_wsj_tree(tmp_path, NAMES)
+    everything = DynamicMix(root, "tr", segment=0.2, seed=0)
+    only_s1 = DynamicMix(root, "tr", segment=0.2, seed=0, keep=lambda path, k: k == 0)
+    assert len(everything.pool) == 2 * len(only_s1.pool)
+    assert {p.parent.name for p, _ in only_s1.pool} == {"s1"}
+    for seed in range(20):  # every mixture is drawn from the kept files only
+        assert {p.parent.name for p in only_s1._pick(np.random.default_rng(seed))} == {"s1"}
+
+
 def test_shuffled_order_permutes_sources_per_item_not_the_mixture(tmp_path):
     from tasnet_edu.data.datasets import ShuffledOrder
 

@@ -289,18 +289,22 @@ class DynamicMix(Dataset):
         speaker_of: ``speaker_of(path, source_index) -> str``; the default reads the course manifest
             (``course_speakers``) when there is one, else wsj0-2mix file names, else treats every file as its
             own speaker.
+        keep: ``keep(path, source_index) -> bool``: only the files it accepts join the pool (default: all),
+            e.g. the espeak voices of a mixed set, to measure what the rest was worth.
 
     Items: ``(mix (time,), sources (n_src, time))`` with ``mix == sources.sum(0)``.
     """
 
     def __init__(self, root, split: str = "tr", n_src: int = 2, sample_rate: int = SAMPLE_RATE,
                  segment: float = 4.0, seed: int = 0, epoch_size: int | None = None,
-                 speaker_of: Callable[[Path, int], str] | None = None, level: str = "rms"):
+                 speaker_of: Callable[[Path, int], str] | None = None, level: str = "rms",
+                 keep: Callable[[Path, int], bool] | None = None):
         if segment is None or segment <= 0:
             raise CourseError("DynamicMix needs a segment length in seconds (mixtures are built from crops)")
         files = WSJ0Mix(root, split, n_src=n_src, sample_rate=sample_rate, segment=None).rows
         speaker_of = speaker_of or course_speakers(root) or wsj0_speaker
-        self.pool = [(p, speaker_of(p, k)) for _, sources in files for k, p in enumerate(sources)]
+        self.pool = [(p, speaker_of(p, k)) for _, sources in files for k, p in enumerate(sources)
+                     if keep is None or keep(p, k)]
         if len({spk for _, spk in self.pool}) < n_src:
             raise CourseError(f"{root}: fewer than {n_src} distinct speakers; cannot mix")
         if level not in ("rms", "active"):
