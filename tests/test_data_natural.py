@@ -156,7 +156,8 @@ def test_people_by_seconds_draws_people_in_proportion_to_what_they_recorded(cach
         assert by_seconds[name] == pytest.approx(seconds[name] / total, abs=0.03)
         assert by_speaker[name] == pytest.approx(1 / len(train), abs=0.03)
     with pytest.raises(CourseError, match="people_by"):
-        make_mixtures(cache.parent / "x", 1, 0, 0, speech_kind="natural", natural_cache=cache, people_by="words")
+        make_mixtures(cache.parent / "x", 1, 0, 0, speech_kind="natural", natural_cache=cache,
+                      people_by="words")
 
 
 def test_make_data_natural_needs_a_cache_and_says_how_to_fill_it(tmp_path, capsys):
