@@ -107,8 +107,8 @@ def report(results: dict) -> str:
     lines = ["| variant | seed | real cv SI-SNRi | per family | synthetic tt | real minus `all` (paired) |",
              "|---|---|---|---|---|---|"]
     for key, res in results.items():
-        name, seed = key.rsplit("/", 1)
-        base = results.get(f"all/{seed}") or results.get("all/0")
+        name, seed = key.rsplit(" seed ", 1)
+        base = results.get(f"all seed {seed}") or results.get("all seed 0")
         diff = "" if base is None or name == "all" else "{:+.2f} ± {:.2f}".format(
             *mean_interval([a - b for a, b in zip(res["real"], base["real"], strict=True)]))
         fams = ", ".join(f"{k} {v:.2f}" for k, v in res["real_by_family"].items())
@@ -139,10 +139,11 @@ def main() -> None:
     runs = saved["runs"]
     for name in args.variants:
         for seed in ([0] if name == "none" else args.seeds):
-            if f"{name}/{seed}" not in runs:
-                runs[f"{name}/{seed}"] = run(name, seed, args)
+            key = f"{name} seed {seed}"
+            if key not in runs:
+                runs[key] = run(name, seed, args)
                 args.out.write_text(json.dumps(saved))
-                print(report({f"{name}/{seed}": runs[f"{name}/{seed}"]}).splitlines()[-1], flush=True)
+                print(report({key: runs[key]}).splitlines()[-1], flush=True)
     print(report(runs))
 
 

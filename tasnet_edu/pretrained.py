@@ -67,13 +67,13 @@ ESPEAK_ONLY = (MAKE_DATA, "tasnet-edu train --preset course-small --data data/co
 WITH_PEOPLE = (*ESPEAK_ONLY, *MAKE_NATURAL,
                "tasnet-edu train --init runs/course-small-5/best.pt --lr 5e-4 --level active "
                "--data data/mixed --valid-data data/real --epochs 76 --out runs/real-1")
-#: ``course-small`` went on from ``runs/real-1`` with the people drawn by the seconds they recorded (the run was
-#: started with ``--epochs 85`` and stopped after epoch 82: the same steps as this command).
+#: ``course-small`` went on from ``runs/real-1`` with the people drawn by the seconds they recorded (the run
+#: was started with ``--epochs 85`` and stopped after epoch 82: the same steps as this command).
 BY_SECONDS = (*WITH_PEOPLE,
               "tasnet-edu make-data --out data/mixed-seconds --n-train 6000 --speech all "
               "--natural-cache data/natural-cache --seed 2 --people-by seconds",
-              "tasnet-edu train --init runs/real-1/best.pt --lr 5e-4 --level active --data data/mixed-seconds "
-              "--valid-data data/real --epochs 82 --out runs/real-2")
+              "tasnet-edu train --init runs/real-1/best.pt --lr 5e-4 --level active "
+              "--data data/mixed-seconds --valid-data data/real --epochs 82 --out runs/real-2")
 RECIPES = {
     "course-small-espeak": ESPEAK_ONLY,
     "course-small": BY_SECONDS,
