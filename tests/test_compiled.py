@@ -96,7 +96,8 @@ def test_cache_in_memory_then_on_disk(cache, monkeypatch):
     assert compiled.fast_model(perturbed()).source == "memory"  # equal weights, another object: one export
     monkeypatch.setattr(compiled, "_SESSIONS", {})  # a new process
     assert compiled.fast_model(model).source == "disk"
-    assert compiled.fast_model(model, threads=1).source == "disk"  # another thread count: another session
+    other_threads = torch.get_num_threads() + 1  # not the default, whatever OMP_NUM_THREADS says
+    assert compiled.fast_model(model, threads=other_threads).source == "disk"  # another session
     other = perturbed(seed=1)
     assert compiled.model_key(other) != compiled.model_key(model)
     assert compiled.fast_model(other).source == "export"
