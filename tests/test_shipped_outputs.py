@@ -28,8 +28,11 @@ def outputs(name: str) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", sorted(pretrained.SHIPPED))
 def test_shipped_model_gives_its_recorded_outputs(name):
-    reference = torch.load(REFERENCE, weights_only=True)
-    torch.testing.assert_close(outputs(name), reference[name], atol=1e-5, rtol=0)
+    reference = torch.load(REFERENCE, weights_only=True)[name]
+    # The Conv-TasNets' outputs have no fixed scale (peaks 40-60 here), and float32 sums taken in another
+    # order (1 or 2 threads) differ by ~1e-5 at that size (~3e-7 of the peak): allow 1e-6 of the peak.
+    atol = max(1e-5, 1e-6 * float(reference.abs().max()))
+    torch.testing.assert_close(outputs(name), reference, atol=atol, rtol=0)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
