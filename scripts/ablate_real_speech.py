@@ -35,6 +35,7 @@ import torch
 
 from tasnet_edu import compiled, pretrained
 from tasnet_edu.data import DynamicMix, WSJ0Mix, ensure_mixtures
+from tasnet_edu.data.mixtures import read_manifest
 from tasnet_edu.evaluate import evaluate, mean_interval
 from tasnet_edu.train import fit
 
@@ -53,13 +54,13 @@ VARIANTS = {  # name: (which data set, which of its files stay in the pool, leve
 @functools.cache
 def few_people(root: Path) -> set[str]:
     """Every fourth name, in sorted order, of the training speaker groups of people in ``root``'s manifest."""
-    people = json.loads((root / "manifest.json").read_text())["natural_speakers"]
+    people = read_manifest(root)["natural_speakers"]
     return set(sorted(name for name, info in people.items() if info["split"] == "train")[::4])
 
 
 def source_plans(root: Path) -> dict[tuple[str, str], dict]:
     """``{(s1|s2, file name): the source's plan}`` of ``root``'s training split, from its manifest."""
-    mixtures = json.loads((root / "manifest.json").read_text())["splits"]["tr"]["mixtures"]
+    mixtures = read_manifest(root)["splits"]["tr"]["mixtures"]
     return {(key, m["file"]): m[key] for m in mixtures for key in ("s1", "s2")}
 
 
@@ -74,7 +75,7 @@ def train_set(root: Path, accept, level: str, seed: int) -> DynamicMix:
 
 def families(root: Path) -> list[list[str]]:
     """The source families (``asterisk``, ``tuxpaint`` …) of the two talkers of each cv mixture."""
-    mixtures = json.loads((root / "manifest.json").read_text())["splits"]["cv"]["mixtures"]
+    mixtures = read_manifest(root)["splits"]["cv"]["mixtures"]
     return [sorted({m[k]["speaker"].split("/")[0] for k in ("s1", "s2")}) for m in mixtures]
 
 
