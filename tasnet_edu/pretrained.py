@@ -22,11 +22,12 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 #: Models the course ships: name → file under ``tasnet_edu/resources/``, written there by ``export``.
 #: ``course-small-espeak``: a non-causal Conv-TasNet (preset ``course-small`` of ``tasnet_edu.train``) trained
 #: on the course's espeak voices only (``data/course-train``); ``course-small``: that model gone on with
-#: recordings of people mixed in (``data/mixed``, chosen on held-out real speakers, ``data/real``), the
-#: default of ``tasnet-edu separate``; ``course-small-causal``: ``course-small`` made causal (cLN, left
-#: padding only, its look-ahead taps cut: ``models.conv_tasnet.causal_copy``) and trained on, on the same
-#: data; ``deep-clustering``: a BLSTM deep clustering model (preset
-#: ``deep-clustering``). README.md ("The shipped models") gives the time each took and its scores.
+#: recordings of people mixed in (``data/mixed``, then ``data/mixed-seconds``; chosen on held-out real
+#: speakers, ``data/real``), the default of ``tasnet-edu separate``; ``course-small-causal``: an earlier stage
+#: of ``course-small`` (``runs/real-1``) made causal (cLN, left padding only, its look-ahead taps cut:
+#: ``models.conv_tasnet.causal_copy``) and trained on, on that stage's data; ``deep-clustering``: a BLSTM
+#: deep clustering model (preset ``deep-clustering``). README.md ("The shipped models") gives the time each
+#: took and its scores.
 SHIPPED = {
     "course-small": "course-small.pt",
     "course-small-espeak": "course-small-espeak.pt",

@@ -107,11 +107,11 @@ class TrainConfig:
 #: for two CPU cores: L = 32 (a 4 ms window, half the paper's frame rate), the paper's N and H halved, two
 #: repeats; 2 s crops, dynamic mixing of the course's training voices. ``course-small-causal``: the same
 #: network and recipe made causal (cLN, left padding only), trained from random weights (8 epochs: 4.17 dB on
-#: the course's test set); the shipped ``pretrained.load("course-small-causal")`` instead starts from
-#: course-small's weights made causal (``--init … --causal``, ``pretrained.RECIPES``). ``deep-clustering``:
-#: the shipped deep clustering model's recipe (Hershey et al.'s BLSTM, 2 × 192 cells, D = 20, trained on its
-#: affinity loss): 20 epochs of 500 steps of 16 × 1 s crops, dynamic mixing, the rate halved after 3
-#: validations without a better SI-SNRi.
+#: the course's test set); the shipped ``pretrained.load("course-small-causal")`` instead starts from an
+#: earlier stage of course-small's weights made causal (``--init … --causal``, ``pretrained.RECIPES``).
+#: ``deep-clustering``: the shipped deep clustering model's recipe (Hershey et al.'s BLSTM, 2 × 192 cells,
+#: D = 20, trained on its affinity loss): 20 epochs of 500 steps of 16 × 1 s crops, dynamic mixing, the rate
+#: halved after 3 validations without a better SI-SNRi.
 COURSE_SMALL = TrainConfig(model_config=dict(N=256, L=32, B=128, H=256, Sc=128, P=3, X=8, R=2),
                            segment=2.0, batch_size=4, dynamic_mix=True, max_epochs=14, steps_per_epoch=750,
                            valid_items=100, num_workers=0, checkpoint_every=200)
