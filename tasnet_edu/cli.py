@@ -1,4 +1,5 @@
-"""The ``tasnet-edu`` command: ``fetch-speech``, ``make-data``, ``train``, ``evaluate``, ``separate``.
+"""The ``tasnet-edu`` command: ``fetch-speech``, ``make-data``, ``train``, ``average``, ``evaluate``,
+``separate``.
 
 Each sub-command lives in the module that does the work; that module provides
 ``configure_parser(parser)`` (its arguments) and ``run_cli(args) -> int`` (its exit status). A ``CourseError``
@@ -18,6 +19,7 @@ COMMANDS = {
     "fetch-speech": ("tasnet_edu.data.natural", "download recordings of people (Debian packages)"),
     "make-data": ("tasnet_edu.data", "generate offline two-speaker mixtures in the wsj0-2mix layout"),
     "train": ("tasnet_edu.train", "train a model with utterance-level PIT on SI-SNR"),
+    "average": ("tasnet_edu.averaging", "average the weights of several epochs of one run"),
     "evaluate": ("tasnet_edu.evaluate", "SI-SNRi / SDRi of a checkpoint on a test set"),
     "separate": ("tasnet_edu.separate", "separate audio files into one file per speaker"),
 }

@@ -35,15 +35,16 @@ SHIPPED = {
     "deep-clustering": "deep-clustering.pt",
 }
 
-#: The commands that made each shipped model (the data command is shared), then ``export`` of the
-#: ``best.pt`` that the last one wrote (``run_dir``). ``course-small`` trained 14 epochs, then went on from
-#: that run's best weights with a fresh optimizer (``--init``): the 14-epoch model had shipped alone, without
-#: optimizer state, and the later epochs continued from it; its epoch 42 then restarted at twice its last
-#: learning rate (``--lr``); its epoch 49 went on at half that rate (``--lr`` again), its epoch 53 at that
-#: same rate, and epoch 64 of that last run ships. ``deep-clustering`` was trained by the course's earlier
-#: deep clustering script, the loop that preset ``deep-clustering`` now replaces with the same recipe (20
-#: validations 500 steps apart, the rate halved after 3 without a better one), and its file converted to
-#: the common checkpoint format (weights unchanged; its per-epoch records have no training loss or time).
+#: The commands that made each shipped model (the data command is shared), then ``export`` of the checkpoint
+#: the last one wrote (``best_checkpoint``: a run's ``best.pt``, or an average). ``course-small`` trained 14
+#: epochs, then went on from that run's best weights with a fresh optimizer (``--init``): the 14-epoch model
+#: had shipped alone, without optimizer state, and the later epochs continued from it; its epoch 42 then
+#: restarted at twice its last learning rate (``--lr``); its epoch 49 went on at half that rate (``--lr``
+#: again), its epoch 53 at that same rate, and epoch 64 of that last run ships. ``deep-clustering`` was
+#: trained by the course's earlier deep clustering script, the loop that preset ``deep-clustering`` now
+#: replaces with the same recipe (20 validations 500 steps apart, the rate halved after 3 without a better
+#: one), and its file converted to the common checkpoint format (weights unchanged; its per-epoch records have
+#: no training loss or time).
 MAKE_DATA = "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200"
 #: Recordings of people (``tasnet_edu.data.natural``): the Debian packages, a set of held-out real speakers
 #: (validation ``cv/`` and test ``tt/``), and training mixtures where each talker is a person or an espeak
@@ -86,14 +87,11 @@ RECIPES = {
 }
 
 
-def run_dir(name: str) -> str:
-    """The folder where the last command of ``RECIPES[name]`` writes its checkpoints (its ``--out``)."""
-    return re.search(r"--out (\S+)", RECIPES[name][-1]).group(1)
-
-
 def best_checkpoint(name: str) -> str:
-    """The checkpoint the last command of ``RECIPES[name]`` leaves as its best (what ``export`` shipped)."""
-    return f"{run_dir(name)}/best.pt"
+    """The checkpoint the last command of ``RECIPES[name]`` leaves as the model (what ``export`` shipped): its
+    ``--out`` when that is a file (``tasnet-edu average``), else ``best.pt`` in that run folder."""
+    out = re.search(r"--out (\S+)", RECIPES[name][-1]).group(1)
+    return out if out.endswith(".pt") else f"{out}/best.pt"
 
 
 def train_hint(name: str) -> str:

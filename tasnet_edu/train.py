@@ -214,6 +214,9 @@ class Trainer:
         out_dir: folder for ``last.pt``, ``best.pt`` and ``log.csv``; ``None`` writes nothing.
         device: default CUDA when available.
         progress: show a tqdm bar.
+        valid_name: the validation set's name, recorded with each epoch (scores on two sets do not compare).
+        keep_epochs: also write each epoch's weights to ``out_dir/epochs/epoch-NNN.pt`` (no optimizer state;
+            ``tasnet_edu.averaging`` averages them).
 
     State that makes a resumed run continue exactly: model and optimizer state, the plateau scheduler,
     ``epoch`` and ``step_in_epoch`` (the data order of an epoch is drawn from ``(seed, epoch)``, so the
@@ -221,7 +224,8 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, train_set, valid_set=None, *, model=None, out_dir=None,
-                 device=None, progress: bool = True, valid_name: str | None = None):
+                 device=None, progress: bool = True, valid_name: str | None = None,
+                 keep_epochs: bool = False):
         self.config = config = dataclasses.replace(config)  # a copy: never change a preset in place
         self.rank, self.world = _distributed()
         if self.world > 1 and device is None and torch.cuda.is_available():
@@ -238,6 +242,7 @@ class Trainer:
         self.objective = DistributedDataParallel(objective) if self.world > 1 else objective
         self.train_set, self.valid_set, self.valid_name = train_set, valid_set, valid_name
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.keep_epochs = keep_epochs
         self.progress = progress and self.rank == 0
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         # PyTorch's patience counts the bad epochs it *tolerates*: halving after the 3rd needs patience=2.
@@ -387,6 +392,8 @@ class Trainer:
         self._save("last.pt")
         if improved:
             self._save("best.pt")
+        if self.keep_epochs:
+            self._save(f"epochs/epoch-{self.epoch:03d}.pt", weights_only=True)
         return self.bad_epochs >= self.config.stop_patience
 
     def _log(self, record: dict) -> None:
@@ -418,9 +425,13 @@ class Trainer:
             "versions": versions(),
         }
 
-    def _save(self, name: str) -> None:
+    def _save(self, name: str, weights_only: bool = False) -> None:
+        """Write ``state()`` to ``out_dir/name``; ``weights_only`` leaves out what only resuming needs."""
         if self.out_dir is not None and self.rank == 0:
-            save_checkpoint(self.state(), self.out_dir / name)
+            state = self.state()
+            if weights_only:
+                state = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "progress")}
+            save_checkpoint(state, self.out_dir / name)
 
     def load_state(self, checkpoint: dict) -> None:
         """Continue from ``checkpoint`` (as returned by ``load_checkpoint``): ``warm_start``, then the
@@ -554,6 +565,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dynamic-mix", action="store_true", help="new training mixtures every epoch")
     parser.add_argument("--level", choices=("rms", "active"),
                         help="dynamic mixing sets levels on the crop's RMS or on its active speech")
+    parser.add_argument("--keep-epochs", action="store_true",
+                        help="also keep each epoch's weights in OUT/epochs/ (for tasnet-edu average)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -567,7 +580,8 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.segment is not None and args.segment <= 0:
         raise CourseError(f"--segment {args.segment}: a training crop must be longer than 0 seconds")
     config = preset(args.preset, **overrides)
-    kwargs = dict(out_dir=out, device=args.device, progress=not args.no_progress, valid_name=args.valid_data)
+    kwargs = dict(out_dir=out, device=args.device, progress=not args.no_progress, valid_name=args.valid_data,
+                  keep_epochs=args.keep_epochs)
 
     def datasets(config):
         return make_datasets(args.dataset, args.data, config, valid_root=args.valid_data)

@@ -91,7 +91,8 @@ def test_a_missing_shipped_file_says_how_to_get_one(tmp_path, monkeypatch, name)
         pretrained.load(name)
     message = str(err.value)
     assert all(command in message for command in pretrained.RECIPES[name]) and str(tmp_path) in message
-    assert f"{pretrained.run_dir(name)}/best.pt" in message and pretrained.run_dir(name).startswith("runs/")
+    best = pretrained.best_checkpoint(name)
+    assert best in message and best.startswith("runs/") and best.endswith(".pt")
 
 
 def test_missing_file_and_unknown_name(tmp_path):

@@ -1,0 +1,113 @@
+"""Checkpoint averaging: one model whose weights are the mean of several epochs of the same run.
+
+Late in a run, at a small learning rate, the weights wander about a minimum from epoch to epoch, and each
+epoch's noise is its own; their mean sits nearer the middle of that region (Polyak averaging; Izmailov et
+al. 2018, "Averaging weights leads to wider optima and better generalization", which averages the weights
+along one run the same way). It costs no training: ``tasnet-edu train --keep-epochs`` keeps every epoch's
+weights in ``OUT/epochs/``, and
+
+    tasnet-edu average runs/x/epochs/epoch-010.pt runs/x/epochs/epoch-011.pt … --out runs/x/average.pt \\
+        --valid-data data/real
+
+writes their mean as a checkpoint that ``pretrained.load``, ``evaluate``, ``separate`` and ``train --init``
+take, scored on the run's own validation measure (``--valid-data``) to compare it with the epochs'.
+Only weights of one network are averaged: the files must share the model class and configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tasnet_edu.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint, versions
+from tasnet_edu.data import datasets
+from tasnet_edu.errors import CourseError
+from tasnet_edu.train import TrainConfig, Trainer
+
+#: What must be equal in every averaged checkpoint's ``config``: the network and what it was trained for.
+SAME = ("model_class", "model_config", "n_src", "sample_rate")
+
+
+def average_checkpoints(checkpoints: list[dict], names: list[str]) -> dict:
+    """The checkpoint whose weights are the mean of ``checkpoints``' (as ``load_checkpoint`` returns them).
+
+    Floating-point tensors are averaged in float64 and stored in their own dtype; other tensors (counters)
+    are taken from the last. The result carries the configuration, epoch and curve (``metrics``) of the
+    checkpoint with the most epochs, ``metrics["averaged"] = {"epochs": [...]}``, and no optimizer state:
+    it loads and starts new runs (``--init``) but does not resume one.
+
+    Args:
+        checkpoints: two or more checkpoints of the same network.
+        names: their file names, for messages.
+
+    Raises:
+        CourseError: fewer than two, or one whose network differs from the first's (named).
+    """
+    if len(checkpoints) < 2:
+        raise CourseError(f"averaging needs two or more checkpoints, got {len(checkpoints)}")
+    first = checkpoints[0]
+    for checkpoint, name in zip(checkpoints, names, strict=True):
+        differs = [k for k in SAME if checkpoint["config"].get(k) != first["config"].get(k)]
+        if differs or checkpoint["state_dict"].keys() != first["state_dict"].keys():
+            what = ", ".join(differs) or "weights"
+            raise CourseError(f"{name}: not the same network as {names[0]} ({what} differ); only epochs of "
+                              f"one model can be averaged")
+    latest = max(checkpoints, key=lambda c: c["epoch"])
+    state = {}
+    for key, value in first["state_dict"].items():
+        if value.is_floating_point():
+            mean = sum(c["state_dict"][key].double() for c in checkpoints) / len(checkpoints)
+            state[key] = mean.to(value.dtype)
+        else:
+            state[key] = checkpoints[-1]["state_dict"][key]
+    epochs = sorted(c["epoch"] for c in checkpoints)
+    return {"format": latest["format"], "config": latest["config"], "state_dict": state,
+            "epoch": latest["epoch"], "metrics": {**latest["metrics"], "averaged": {"epochs": epochs}},
+            "versions": versions()}
+
+
+def validation_score(checkpoint: dict, valid_root) -> float:
+    """The training run's own validation measure for ``checkpoint``'s model: ``Trainer.validate`` on
+    ``valid_root``'s ``cv/`` (whole utterances, PIT SI-SNRi, the first ``valid_items``), on the CPU."""
+    config = TrainConfig(**checkpoint["config"])
+    valid = datasets.WSJ0Mix(valid_root, "cv", segment=None, n_src=config.n_src,
+                             sample_rate=config.sample_rate)
+    trainer = Trainer(config, train_set=[], valid_set=valid, model=model_from_checkpoint(checkpoint),
+                      device="cpu", progress=False)
+    return trainer.validate()
+
+
+def average_files(paths: list, out, valid_data=None) -> dict:
+    """Average the checkpoint files ``paths`` into ``out``; with ``valid_data`` (a wsj0-2mix root) also
+    record the average's validation SI-SNRi in ``metrics["averaged"]``. Returns the written checkpoint."""
+    paths = [Path(p) for p in paths]
+    if len(set(paths)) != len(paths):
+        raise CourseError("the same checkpoint is named twice: each epoch counts once")
+    averaged = average_checkpoints([load_checkpoint(p) for p in paths], [str(p) for p in paths])
+    if valid_data is not None:
+        averaged["metrics"]["averaged"].update(valid_si_snri=validation_score(averaged, valid_data),
+                                               valid_data=str(valid_data))
+    save_checkpoint(averaged, out)
+    return averaged
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoints", nargs="+", help="two or more checkpoints of one run (OUT/epochs/*.pt)")
+    parser.add_argument("--out", required=True, help="the averaged checkpoint to write")
+    parser.add_argument("--valid-data", metavar="DIR",
+                        help="score the average on DIR's cv/ as the run validated (its valid_items)")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.resolve() in {Path(p).resolve() for p in args.checkpoints}:
+        raise CourseError(f"{out}: --out is one of the checkpoints to average; write the average elsewhere")
+    averaged = average_files(args.checkpoints, out, args.valid_data)
+    record = averaged["metrics"]["averaged"]
+    scores = {e["epoch"]: e["valid_si_snri"] for e in averaged["metrics"]["epochs"]}
+    line = f"averaged epochs {', '.join(map(str, record['epochs']))} into {out}"
+    if "valid_si_snri" in record:
+        best = max(scores.get(e, float("-inf")) for e in record["epochs"])
+        line += f"; validation SI-SNRi {record['valid_si_snri']:.2f} dB (best of those epochs: {best:.2f} dB)"
+    print(line)
+    return 0
