@@ -24,8 +24,8 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 #: on the course's espeak voices only (``data/course-train``); ``course-small``: that model gone on with
 #: recordings of people mixed in (``data/mixed``, then ``data/mixed-seconds``; chosen on held-out real
 #: speakers, ``data/real``), the default of ``tasnet-edu separate``; ``course-small-causal``: an earlier stage
-#: of ``course-small`` (``runs/real-1``) made causal (cLN, left padding only, its look-ahead taps cut:
-#: ``models.conv_tasnet.causal_copy``) and trained on, on that stage's data; ``deep-clustering``: a BLSTM
+#: of ``course-small`` (``runs/real-2`` at epoch 79) made causal (cLN, left padding only, its look-ahead taps
+#: cut: ``models.conv_tasnet.causal_copy``) and trained on, on the same data; ``deep-clustering``: a BLSTM
 #: deep clustering model (preset ``deep-clustering``). README.md ("The shipped models") gives the time each
 #: took and its scores.
 SHIPPED = {
@@ -70,18 +70,24 @@ WITH_PEOPLE = (*ESPEAK_ONLY, *MAKE_NATURAL,
                "tasnet-edu train --init runs/course-small-5/best.pt --lr 5e-4 --level active "
                "--data data/mixed --valid-data data/real --epochs 76 --out runs/real-1")
 #: ``course-small`` went on from ``runs/real-1`` with the people drawn by the seconds they recorded (the run
-#: was started with ``--epochs 85`` and stopped after epoch 82: the same steps as this command).
+#: was started with ``--epochs 85`` and stopped after epoch 82: the same steps as the first command; resumed
+#: with ``--epochs 100`` and stopped after epoch 92: the same steps as the second).
 BY_SECONDS = (*WITH_PEOPLE,
               "tasnet-edu make-data --out data/mixed-seconds --n-train 6000 --speech all "
               "--natural-cache data/natural-cache --seed 2 --people-by seconds",
               "tasnet-edu train --init runs/real-1/best.pt --lr 5e-4 --level active "
-              "--data data/mixed-seconds --valid-data data/real --epochs 82 --out runs/real-2")
+              "--data data/mixed-seconds --valid-data data/real --epochs 82 --out runs/real-2",
+              "tasnet-edu train --resume --level active --data data/mixed-seconds --valid-data data/real "
+              "--epochs 92 --out runs/real-2")
 RECIPES = {
     "course-small-espeak": ESPEAK_ONLY,
     "course-small": BY_SECONDS,
-    "course-small-causal": (*WITH_PEOPLE,
-                            "tasnet-edu train --init runs/real-1/best.pt --causal --lr 5e-4 --level active "
-                            "--data data/mixed --valid-data data/real --epochs 12 --out runs/causal-real-1"),
+    # runs/real-2's best.pt after its first command (epoch 79), made causal; stopped after epoch 4 and resumed
+    # (``--resume --epochs 16``, stopped after epoch 12): the same steps as this command.
+    "course-small-causal": (*BY_SECONDS[:-1],
+                            "tasnet-edu train --init runs/real-2/best.pt --causal --lr 5e-4 --level active "
+                            "--data data/mixed-seconds --valid-data data/real --epochs 12 "
+                            "--out runs/causal-real-2"),
     "deep-clustering": (MAKE_DATA, "tasnet-edu train --preset deep-clustering --data data/course-train "
                                    "--out runs/deep-clustering"),
 }
