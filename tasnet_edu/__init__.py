@@ -4,7 +4,7 @@ Modules follow the chapters, in layers that only import the layers before them (
 has the table; ``tests/test_layers.py`` checks it):
 
 ``errors``, ``utils`` → ``audio``, ``masks``, ``metrics``, ``encoders``, ``tcn`` → ``models`` →
-``checkpoints`` → ``train``, ``inference``, ``compiled`` (then ``streaming``) → ``evaluate`` →
+``checkpoints`` → ``train``, ``inference``, ``compiled`` (then ``streaming``, ``averaging``) → ``evaluate`` →
 ``pretrained`` → ``separate`` → ``cli``; ``data`` (speech, mixtures, corpus loaders) needs ``audio`` only;
 ``viz`` draws; ``exercises`` checks the chapters' exercises; ``course`` names the course's repository.
 

@@ -24,7 +24,7 @@ LAYERS = {
     "data": 3, "models": 3,
     "checkpoints": 4,
     "train": 5, "inference": 5, "compiled": 5,
-    "streaming": 6,
+    "streaming": 6, "averaging": 6,
     "evaluate": 7,
     "pretrained": 8,
     "separate": 9, "viz": 9,
