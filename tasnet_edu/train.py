@@ -393,7 +393,7 @@ class Trainer:
         if improved:
             self._save("best.pt")
         if self.keep_epochs:
-            self._save(f"epochs/epoch-{self.epoch:03d}.pt", weights_only=True)
+            self._save(f"epochs/epoch-{self.epoch:03d}.pt", resumable=False)
         return self.bad_epochs >= self.config.stop_patience
 
     def _log(self, record: dict) -> None:
@@ -425,11 +425,11 @@ class Trainer:
             "versions": versions(),
         }
 
-    def _save(self, name: str, weights_only: bool = False) -> None:
-        """Write ``state()`` to ``out_dir/name``; ``weights_only`` leaves out what only resuming needs."""
+    def _save(self, name: str, resumable: bool = True) -> None:
+        """Write ``state()`` to ``out_dir/name``; ``resumable=False`` leaves out what only resuming needs."""
         if self.out_dir is not None and self.rank == 0:
             state = self.state()
-            if weights_only:
+            if not resumable:
                 state = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "progress")}
             save_checkpoint(state, self.out_dir / name)
 
