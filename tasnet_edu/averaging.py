@@ -22,7 +22,7 @@ from pathlib import Path
 from tasnet_edu.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint, versions
 from tasnet_edu.data import datasets
 from tasnet_edu.errors import CourseError
-from tasnet_edu.train import TrainConfig, Trainer
+from tasnet_edu.train import TrainConfig, validation_total
 
 #: What must be equal in every averaged checkpoint's ``config``: the network and what it was trained for.
 SAME = ("model_class", "model_config", "n_src", "sample_rate")
@@ -67,14 +67,14 @@ def average_checkpoints(checkpoints: list[dict], names: list[str]) -> dict:
 
 
 def validation_score(checkpoint: dict, valid_root) -> float:
-    """The training run's own validation measure for ``checkpoint``'s model: ``Trainer.validate`` on
-    ``valid_root``'s ``cv/`` (whole utterances, PIT SI-SNRi, the first ``valid_items``), on the CPU."""
+    """The training run's own validation measure for ``checkpoint``'s model (``Trainer.validate``'s
+    ``validation_total``) on ``valid_root``'s ``cv/``: whole utterances, PIT SI-SNRi, the first
+    ``valid_items`` of its config, on the CPU."""
     config = TrainConfig(**checkpoint["config"])
     valid = datasets.WSJ0Mix(valid_root, "cv", segment=None, n_src=config.n_src,
                              sample_rate=config.sample_rate)
-    trainer = Trainer(config, train_set=[], valid_set=valid, model=model_from_checkpoint(checkpoint),
-                      device="cpu", progress=False)
-    return trainer.validate()
+    total = validation_total(model_from_checkpoint(checkpoint), valid, config.valid_items)
+    return float(total[0] / total[1])
 
 
 def average_files(paths: list, out, valid_data=None) -> dict:
@@ -83,6 +83,8 @@ def average_files(paths: list, out, valid_data=None) -> dict:
     paths = [Path(p) for p in paths]
     if len(set(paths)) != len(paths):
         raise CourseError("the same checkpoint is named twice: each epoch counts once")
+    if Path(out).resolve() in {p.resolve() for p in paths}:
+        raise CourseError(f"{out}: --out is one of the checkpoints to average; write the average elsewhere")
     averaged = average_checkpoints([load_checkpoint(p) for p in paths], [str(p) for p in paths])
     if valid_data is not None:
         averaged["metrics"]["averaged"].update(valid_si_snri=validation_score(averaged, valid_data),
@@ -100,8 +102,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_cli(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.resolve() in {Path(p).resolve() for p in args.checkpoints}:
-        raise CourseError(f"{out}: --out is one of the checkpoints to average; write the average elsewhere")
     averaged = average_files(args.checkpoints, out, args.valid_data)
     record = averaged["metrics"]["averaged"]
     scores = {e["epoch"]: e["valid_si_snri"] for e in averaged["metrics"]["epochs"]}

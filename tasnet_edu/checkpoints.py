@@ -30,6 +30,14 @@ from tasnet_edu.models.conv_tasnet import causal_copy
 
 CHECKPOINT_FORMAT = "tasnet-edu-checkpoint/1"
 CHECKPOINT_KEYS = ("format", "config", "state_dict", "optimizer", "scheduler", "epoch", "metrics", "versions")
+#: What a model needs without its training: enough to rebuild, load and explain it (no optimizer, scheduler or
+#: position inside an epoch).
+INFERENCE_KEYS = ("format", "config", "state_dict", "epoch", "metrics", "versions")
+
+
+def inference_part(state: dict) -> dict:
+    """``state``'s ``INFERENCE_KEYS`` (those it has): a checkpoint that loads but cannot resume a run."""
+    return {k: state[k] for k in INFERENCE_KEYS if k in state}
 
 
 def versions() -> dict:

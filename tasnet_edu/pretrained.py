@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from tasnet_edu.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint
+from tasnet_edu.checkpoints import inference_part, load_checkpoint, model_from_checkpoint, save_checkpoint
 from tasnet_edu.errors import CourseError
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
@@ -109,8 +109,6 @@ def train_hint(name: str) -> str:
 
 #: What a checkpoint says about itself besides its weights (``record``).
 RECORD_KEYS = ("config", "epoch", "metrics", "versions")
-#: What a shipped file keeps of a training checkpoint: enough to rebuild, load and explain the model.
-SHIPPED_KEYS = ("format", "state_dict", *RECORD_KEYS)
 
 
 def shipped_path(name: str) -> Path:
@@ -210,4 +208,4 @@ def export(checkpoint, out) -> Path:
         export("runs/course-small/best.pt", shipped_path("course-small"))
     """
     state = load_checkpoint(resolve(checkpoint))
-    return save_checkpoint({k: state[k] for k in SHIPPED_KEYS if k in state}, out)
+    return save_checkpoint(inference_part(state), out)

@@ -48,6 +48,7 @@ from tasnet_edu.checkpoints import (  # noqa: F401 (model_from_checkpoint: chapt
     CHECKPOINT_FORMAT,
     build_model,
     causal_checkpoint,
+    inference_part,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
@@ -179,6 +180,22 @@ class Objective(torch.nn.Module):
 
 
 @torch.no_grad()
+def validation_total(model: torch.nn.Module, valid_set, valid_items: int | None = None, *, device="cpu",
+                     dtype: torch.dtype | None = None, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """``[sum of SI-SNRi (dB), utterances]`` (float64) of ``model`` (put in eval mode) on the first
+    ``valid_items`` whole utterances of ``valid_set`` (all when ``None``), scored one at a time with
+    ``pit_si_snri`` under ``dtype`` autocast; this process's share: every ``world``-th item from ``rank``."""
+    n = len(valid_set) if valid_items is None else min(len(valid_set), valid_items)
+    model.eval()
+    total = torch.zeros(2, dtype=torch.float64)
+    for i in range(rank, n, world):
+        mix, sources = valid_set[i]
+        with autocast(device, dtype):
+            score = pit_si_snri(model, mix[None].to(device), sources[None].to(device))
+        total += torch.tensor([float(score.sum()), 1.0], dtype=torch.float64)
+    return total
+
+
 def pit_si_snri(model: torch.nn.Module, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
     """SI-SNRi (dB) per utterance ``(batch,)`` of ``model`` on ``mix (batch, time)``, estimates matched to the
     sources by their best permutation (a score must not depend on the order the model happens to use)."""
@@ -308,16 +325,8 @@ class Trainer:
     # ---- validation -------------------------------------------------------------------------------------
     def validate(self) -> float:
         """Mean SI-SNRi (dB) over the validation set (at most ``valid_items`` utterances), all processes."""
-        n = len(self.valid_set)
-        if self.config.valid_items is not None:
-            n = min(n, self.config.valid_items)
-        self.model.eval()
-        total = torch.zeros(2, dtype=torch.float64)
-        for i in range(self.rank, n, self.world):
-            mix, sources = self.valid_set[i]
-            with autocast(self.device, self.autocast_dtype):
-                score = pit_si_snri(self.model, mix[None].to(self.device), sources[None].to(self.device))
-            total += torch.tensor([float(score.sum()), 1.0], dtype=torch.float64)
+        total = validation_total(self.model, self.valid_set, self.config.valid_items, device=self.device,
+                                 dtype=self.autocast_dtype, rank=self.rank, world=self.world)
         if self.world > 1:
             dist.all_reduce(total)
         return float(total[0] / total[1])
@@ -429,9 +438,7 @@ class Trainer:
         """Write ``state()`` to ``out_dir/name``; ``resumable=False`` leaves out what only resuming needs."""
         if self.out_dir is not None and self.rank == 0:
             state = self.state()
-            if not resumable:
-                state = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "progress")}
-            save_checkpoint(state, self.out_dir / name)
+            save_checkpoint(state if resumable else inference_part(state), self.out_dir / name)
 
     def load_state(self, checkpoint: dict) -> None:
         """Continue from ``checkpoint`` (as returned by ``load_checkpoint``): ``warm_start``, then the
