@@ -71,22 +71,24 @@ WITH_PEOPLE = (*ESPEAK_ONLY, *MAKE_NATURAL,
                "--data data/mixed --valid-data data/real --epochs 76 --out runs/real-1")
 #: ``course-small`` went on from ``runs/real-1`` with the people drawn by the seconds they recorded (the run
 #: was started with ``--epochs 85`` and stopped after epoch 82: the same steps as the first command; resumed
-#: with ``--epochs 100`` and stopped after epoch 92: the same steps as the second).
+#: with ``--epochs 100`` and stopped after epoch 92, then with ``--epochs 110 --keep-epochs`` and stopped
+#: after epoch 101, its best being epoch 94: the same steps as the second).
 BY_SECONDS = (*WITH_PEOPLE,
               "tasnet-edu make-data --out data/mixed-seconds --n-train 6000 --speech all "
               "--natural-cache data/natural-cache --seed 2 --people-by seconds",
               "tasnet-edu train --init runs/real-1/best.pt --lr 5e-4 --level active "
               "--data data/mixed-seconds --valid-data data/real --epochs 82 --out runs/real-2",
               "tasnet-edu train --resume --level active --data data/mixed-seconds --valid-data data/real "
-              "--epochs 92 --out runs/real-2")
+              "--epochs 94 --out runs/real-2")
 RECIPES = {
     "course-small-espeak": ESPEAK_ONLY,
     "course-small": BY_SECONDS,
     # runs/real-2's best.pt after its first command (epoch 79), made causal; stopped after epoch 4 and resumed
-    # (``--resume --epochs 16``, stopped after epoch 12): the same steps as this command.
+    # (``--resume --epochs 16``, stopped after epoch 12; ``--resume --epochs 40 --keep-epochs``, stopped after
+    # epoch 20, its best being epoch 18): the same steps as this command.
     "course-small-causal": (*BY_SECONDS[:-1],
                             "tasnet-edu train --init runs/real-2/best.pt --causal --lr 5e-4 --level active "
-                            "--data data/mixed-seconds --valid-data data/real --epochs 12 "
+                            "--data data/mixed-seconds --valid-data data/real --epochs 18 "
                             "--out runs/causal-real-2"),
     "deep-clustering": (MAKE_DATA, "tasnet-edu train --preset deep-clustering --data data/course-train "
                                    "--out runs/deep-clustering"),
