@@ -180,6 +180,14 @@ class Objective(torch.nn.Module):
 
 
 @torch.no_grad()
+def pit_si_snri(model: torch.nn.Module, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+    """SI-SNRi (dB) per utterance ``(batch,)`` of ``model`` on ``mix (batch, time)``, estimates matched to the
+    sources by their best permutation (a score must not depend on the order the model happens to use)."""
+    est = model(mix).float()
+    _, perm = metrics.pit_si_snr(est, sources)
+    return metrics.si_snri(metrics.apply_permutation(est, perm), sources, mix).mean(-1)
+
+
 def validation_total(model: torch.nn.Module, valid_set, valid_items: int | None = None, *, device="cpu",
                      dtype: torch.dtype | None = None, rank: int = 0, world: int = 1) -> torch.Tensor:
     """``[sum of SI-SNRi (dB), utterances]`` (float64) of ``model`` (put in eval mode) on the first
@@ -194,14 +202,6 @@ def validation_total(model: torch.nn.Module, valid_set, valid_items: int | None 
             score = pit_si_snri(model, mix[None].to(device), sources[None].to(device))
         total += torch.tensor([float(score.sum()), 1.0], dtype=torch.float64)
     return total
-
-
-def pit_si_snri(model: torch.nn.Module, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
-    """SI-SNRi (dB) per utterance ``(batch,)`` of ``model`` on ``mix (batch, time)``, estimates matched to the
-    sources by their best permutation (a score must not depend on the order the model happens to use)."""
-    est = model(mix).float()
-    _, perm = metrics.pit_si_snr(est, sources)
-    return metrics.si_snri(metrics.apply_permutation(est, perm), sources, mix).mean(-1)
 
 
 def _collate(items):
