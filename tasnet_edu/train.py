@@ -615,7 +615,10 @@ def run_cli(args: argparse.Namespace) -> int:
         trainer = Trainer(config, *datasets(config), **kwargs)
     history = trainer.run()
     if trainer.rank == 0:
-        best = max((e["valid_si_snri"] for e in history["epochs"]), default=float("nan"))
-        print(f"trained {trainer.epoch} epoch(s), {trainer.step} steps; best validation SI-SNRi "
+        # only the epochs scored on this run's validation set: scores on two sets do not compare
+        scores = [e["valid_si_snri"] for e in history["epochs"] if e.get("valid_data") == trainer.valid_name]
+        best = max(scores, default=float("nan"))
+        on = f" on {trainer.valid_name}" if trainer.valid_name else ""
+        print(f"trained {trainer.epoch} epoch(s), {trainer.step} steps; best validation SI-SNRi{on} "
               f"{best:.2f} dB; checkpoints in {out}")
     return 0

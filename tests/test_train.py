@@ -244,8 +244,9 @@ def test_cli_segment_overrides_the_crop_length(tmp_path, wsj_tree, capsys):
     assert "--segment 0.0: a training crop must be longer than 0 seconds" in capsys.readouterr().err
 
 
-def test_cli_valid_data_validates_elsewhere_and_starts_the_best_score_afresh(tmp_path, wsj_tree):
-    """``--init … --valid-data DIR``: a new validation set, so the checkpoint's best score is not the bar."""
+def test_cli_valid_data_validates_elsewhere_and_starts_the_best_score_afresh(tmp_path, wsj_tree, capsys):
+    """``--init … --valid-data DIR``: a new validation set, so the checkpoint's best score is not the bar,
+    nor the best that the closing line reports."""
     other = tmp_path / "other"
     write_wsj_split(other, "cv", numbered(3, 1.2))
     base = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--no-progress"]
@@ -253,9 +254,12 @@ def test_cli_valid_data_validates_elsewhere_and_starts_the_best_score_afresh(tmp
     assert cli.main([*base, "--out", str(first), "--epochs", "1"]) == 0
     checkpoint = checkpoints.load_checkpoint(first / "last.pt")
     checkpoint["metrics"]["best_valid_si_snri"] = 1e3  # a bar no epoch on the new set can pass
+    checkpoint["metrics"]["epochs"][0]["valid_si_snri"] = 1e3
     checkpoints.save_checkpoint(checkpoint, first / "high.pt")
     assert cli.main([*base, "--out", str(more), "--epochs", "2", "--init", str(first / "high.pt"),
                      "--valid-data", str(other), "--level", "active"]) == 0
+    closing = capsys.readouterr().out.splitlines()[-1]
+    assert f"best validation SI-SNRi on {other} " in closing and "1000.00" not in closing
     best = checkpoints.load_checkpoint(more / "best.pt")
     assert best["epoch"] == 2 and best["config"]["level"] == "active"
     assert best["metrics"]["epochs"][-1]["valid_data"] == str(other)
