@@ -613,11 +613,10 @@ def run_cli(args: argparse.Namespace) -> int:
             trainer.warm_start(checkpoint, lr=args.lr)
     else:
         trainer = Trainer(config, *datasets(config), **kwargs)
-    history = trainer.run()
+    trainer.run()
     if trainer.rank == 0:
-        # only the epochs scored on this run's validation set: scores on two sets do not compare
-        scores = [e["valid_si_snri"] for e in history["epochs"] if e.get("valid_data") == trainer.valid_name]
-        best = max(scores, default=float("nan"))
+        # the trainer's best is on this run's validation set (warm_start starts it afresh on another one)
+        best = trainer.best if trainer.valid_set is not None else float("nan")
         on = f" on {trainer.valid_name}" if trainer.valid_name else ""
         print(f"trained {trainer.epoch} epoch(s), {trainer.step} steps; best validation SI-SNRi{on} "
               f"{best:.2f} dB; checkpoints in {out}")
