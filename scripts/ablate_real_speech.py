@@ -10,6 +10,10 @@ variant changes one thing against ``all``, the data ``course-small`` was trained
 - ``rms-levels``: crops levelled on their whole RMS instead of their active speech (``audio.active_rms``);
 - ``dry``: the sources with synthetic room reverberation left out of the pool (40 % of the files);
 - ``by-seconds``: people drawn in proportion to what they recorded (``make-data --people-by seconds``);
+- ``pico``: ``make-data --speech all+pico`` with ``all``'s seed: the same people and levels, half of the
+  espeak talkers made SVOX Pico speakers (``tasnet_edu.data.pico``; needs ``pip install -e ".[speech]"``);
+- ``festival``: ``make-data --speech all --festival`` with ``all``'s seed: the twelve Festival voices
+  (``tasnet_edu.data.festival``, rendered with ``tasnet-edu render-festival``) join the training people;
 - ``few-people``: only every fourth speaker group of the people (15 of 60 names in sorted order) stays, so
   the pool holds fewer people *and* less of them (a fifth of its files instead of half): an upper bound on
   what the other 45 groups are worth;
@@ -21,6 +25,13 @@ mixtures never repeats, so the two cannot differ yet. Run ``all`` with two seeds
 
 Usage (each variant about 6 minutes on 2 cores for 400 steps):
     python scripts/ablate_real_speech.py --steps 400 --out runs/ablation.json all espeak-only dry
+
+``all`` and the variants made from it read ``data/mixed`` (``make natural-data``), ``by-seconds``
+``data/mixed-seconds`` (``pretrained.RECIPES["course-small"]``), and the other two their own sets:
+    C="--natural-cache data/natural-cache --n-train 6000 --seed 2"
+    tasnet-edu make-data --out data/mixed-pico --speech all+pico $C
+    tasnet-edu render-festival --cache data/natural-cache
+    tasnet-edu make-data --out data/mixed-fest --speech all --festival $C
 """
 
 from __future__ import annotations
@@ -46,6 +57,8 @@ VARIANTS = {  # name: (which data set, which of its files stay in the pool, leve
     "rms-levels": ("mixed", None, "rms"),
     "dry": ("mixed", lambda src, root: not src["rt60_s"], "active"),
     "by-seconds": ("seconds", None, "active"),
+    "pico": ("pico", None, "active"),
+    "festival": ("festival", None, "active"),
     "few-people": ("mixed", lambda src, root: src["kind"] == "espeak" or src["speaker"] in few_people(root),
                    "active"),
 }
@@ -97,7 +110,9 @@ def run(name: str, seed: int, args) -> dict:
     model = pretrained.load("course-small-espeak")
     if VARIANTS[name] is not None:
         which, accept, level = VARIANTS[name]
-        data = train_set(args.data if which == "mixed" else args.seconds_data, accept, level, seed)
+        root = {"mixed": args.data, "seconds": args.seconds_data, "pico": args.pico_data,
+                "festival": args.festival_data}[which]
+        data = train_set(root, accept, level, seed)
         fit(model.train(), data, steps=args.steps, batch_size=4, lr=5e-4, seed=seed, progress=False)
     synthetic = WSJ0Mix(ensure_mixtures(0, 0, 200, seed=0), "tt", segment=None)
     return score(model, args.real, synthetic, args.max_items)
@@ -125,6 +140,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--data", type=Path, default=Path("data/mixed"))
     parser.add_argument("--seconds-data", type=Path, default=Path("data/mixed-seconds"))
+    parser.add_argument("--pico-data", type=Path, default=Path("data/mixed-pico"))
+    parser.add_argument("--festival-data", type=Path, default=Path("data/mixed-fest"))
     parser.add_argument("--real", type=Path, default=Path("data/real"))
     parser.add_argument("--max-items", type=int,
                         help="score only this many mixtures of each set (a smoke test)")

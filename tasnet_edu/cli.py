@@ -1,5 +1,5 @@
-"""The ``tasnet-edu`` command: ``fetch-speech``, ``make-data``, ``train``, ``average``, ``evaluate``,
-``separate``.
+"""The ``tasnet-edu`` command: ``fetch-speech``, ``render-festival``, ``make-data``, ``train``, ``average``,
+``evaluate``, ``separate``.
 
 Each sub-command lives in the module that does the work; that module provides
 ``configure_parser(parser)`` (its arguments) and ``run_cli(args) -> int`` (its exit status). A ``CourseError``
@@ -17,6 +17,7 @@ from tasnet_edu.utils import keep_freed_memory
 
 COMMANDS = {
     "fetch-speech": ("tasnet_edu.data.natural", "download recordings of people (Debian packages)"),
+    "render-festival": ("tasnet_edu.data.festival", "add Festival's voices of people to that cache"),
     "make-data": ("tasnet_edu.data", "generate offline two-speaker mixtures in the wsj0-2mix layout"),
     "train": ("tasnet_edu.train", "train a model with utterance-level PIT on SI-SNR"),
     "average": ("tasnet_edu.averaging", "average the weights of several epochs of one run"),

@@ -1,17 +1,19 @@
-"""Natural speech from Debian packages: indexing, speaker splits, bad files, and mixtures made from it.
+"""Natural speech from Debian packages and Festival's voices: indexing, speaker splits, bad files, rendering,
+and mixtures made from it.
 
 The tests build a fake package cache (the packages' folder layout, tone-like "speech" written by soundfile),
-so they need neither apt-get nor the network.
+so they need neither apt-get nor the network; a stand-in for the ``festival`` binary writes the voices' files.
 """
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from tasnet_edu import audio, cli
-from tasnet_edu.data import DynamicMix, WSJ0Mix, make_mixtures, natural
+from tasnet_edu.data import DynamicMix, WSJ0Mix, festival, make_mixtures, natural, speech
 from tasnet_edu.errors import CourseError
 
 AST = "usr/share/asterisk/sounds"
@@ -188,3 +190,95 @@ def test_active_rms_ignores_pauses():
     plain = float(np.sqrt(np.mean(with_pause**2)))
     assert audio.active_rms(with_pause, 8000) == pytest.approx(audio.active_rms(speech_part, 8000), rel=0.05)
     assert audio.active_rms(with_pause, 8000) > 1.3 * plain
+
+
+# --------------------------------------------------------------------------- Festival's voices
+def _rendered(cache, name: str, seconds: float = 8.0) -> None:
+    """A fake Festival voice rendered into ``cache`` (``festival.render``'s layout: WAVs at the root)."""
+    _package(cache, name, [(f"{i:04d}-100.wav", _voice(seconds / 2, 120 + 30 * i, 16000, i), 16000)
+                           for i in range(2)])
+
+
+def test_festival_voices_are_read_only_when_asked_and_only_train(cache, tmp_path):
+    names = ("festival-kal", "festival-ked", "festival-lp")  # three voices of 8 s: held out, were they people
+    for name in names:
+        _rendered(cache, name)
+    without = natural.index(cache, log=lambda _: None)
+    assert not any(r.source in names for r in without)
+    with_voices = natural.index(cache, log=lambda _: None, festival=True)
+    splits = natural.speaker_splits(with_voices)
+    voices = {natural.SOURCES[name].speaker for name in names}
+    assert voices <= set(splits) and all(splits[v] == "train" for v in voices)
+    assert {s: v for s, v in splits.items() if s not in voices} == natural.speaker_splits(without)
+
+    out = make_mixtures(tmp_path / "f", 24, 0, 0, seed=0, speech_kind="natural", natural_cache=cache,
+                        festival=True, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["festival"] is True
+    kal = manifest["natural_speakers"]["festival/kal"]
+    assert kal["split"] == "train" and kal["licences"] == [natural.SOURCES["festival-kal"].licence]
+    used = {m[k]["speaker"] for m in manifest["splits"]["tr"]["mixtures"] for k in ("s1", "s2")}
+    assert used & voices
+    with pytest.raises(CourseError, match="--festival"):
+        make_mixtures(tmp_path / "e", 1, 0, 0, festival=True, progress=False)
+
+
+def test_festival_sources_are_not_debian_packages(tmp_path):
+    with pytest.raises(CourseError, match="render-festival"):
+        natural.fetch(tmp_path, ["festival-kal"])
+    assert set(festival.VOICES) == {n for n, s in natural.SOURCES.items() if s.rendered}
+    with pytest.raises(CourseError, match="unknown Festival voice"):
+        festival.render(tmp_path, ["festival-slt"])
+
+
+def test_festival_script_sets_the_voice_quotes_the_text_and_reads_its_encoding(tmp_path):
+    voice = festival.VOICES["festival-cs-dita"]
+    program = festival.script(voice, [('Řekl "ne" \\ a šel.', 1.15, tmp_path / "a.wav")], tmp_path / "share")
+    index = tmp_path / "share/voices/czech/czech_dita/group/dita.group"
+    assert f'(set! czech-dita-unisyn-index "{index}")' in program
+    assert "(voice_czech_dita)" in program and "(Parameter.set 'Duration_Stretch 1.15)" in program
+    assert '(SynthText "Řekl \\"ne\\" \\\\ a šel.")' in program
+    assert "Ř".encode(voice.encoding) in program.encode(voice.encoding)  # Czech reads ISO-8859-2
+    for v in festival.VOICES.values():  # every voice's sentences are written in what its front end reads
+        assert "\n".join(speech.load_sentences(v.language)).encode(v.encoding)  # raises if it cannot
+
+
+def _fake_festival(skip: set[int]):
+    """A stand-in for ``festival._run``: writes a tone for each sentence, a clipped one for the first, and no
+    file for the sentence numbers in ``skip``."""
+    import re
+
+    def run(root, voice, program, workdir):
+        outs = re.findall(r"\(SynthText \".*?\"\) \"(.*?)\" 'riff\)", program)
+        for i, out in enumerate(outs):
+            if i not in skip:
+                wav = _voice(1.0, 150, 16000, i) * (20 if i == 0 else 1)
+                sf.write(out, np.clip(wav, -1, 1), 16000)
+        return subprocess.CompletedProcess([], 0, b"", b"SIOD ERROR: no voice")
+    return run
+
+
+def test_festival_render_keeps_good_files_and_leaves_nothing_complete_when_it_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(festival, "fetch_engine", lambda cache, voices, log: tmp_path / "engine")
+    lines = []  # first with no festival binary in the engine folder
+    assert festival.render(tmp_path, ["festival-pc"], log=lines.append) == []
+    engine = tmp_path / "engine"
+    assert lines == [f"skipped festival-pc: no festival binary in {engine}: delete that folder and render "
+                     "again"]
+    (tmp_path / "engine/usr/bin").mkdir(parents=True)
+    (tmp_path / "engine/usr/bin/festival").touch()
+    monkeypatch.setattr(festival, "_run", _fake_festival(skip={1}))
+    voice = festival.VOICES["festival-pc"]
+    jobs = len(speech.sentence_splits("it")["train"]) * len(festival.STRETCHES)
+    lines.clear()
+    assert festival.render(tmp_path, ["festival-pc"], log=lines.append) == ["festival-pc"]
+    assert len(list((tmp_path / voice.source).glob("*.wav"))) == jobs - 2  # the clipped and the missing one
+    assert lines == [f"festival-pc: {jobs - 2} files, {(jobs - 2) / 60:.1f} min, 2 left out"]
+
+    monkeypatch.setattr(festival, "_run", _fake_festival(skip=set(range(jobs))))
+    lines.clear()
+    assert festival.render(tmp_path, ["festival-pc", "festival-lp"], log=lines.append) == ["festival-pc"]
+    assert lines == [f"skipped festival-lp: festival: lp_diphone spoke none of its {jobs} sentences "
+                     "(SIOD ERROR: no voice)"]
+    assert not (tmp_path / "festival-lp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["engine", "festival-pc"]  # no temporary folder left

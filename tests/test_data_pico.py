@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tasnet_edu import SAMPLE_RATE, cli
-from tasnet_edu.data import WSJ0Mix, mixtures, pico
+from tasnet_edu.data import WSJ0Mix, mixtures, pico, speech
 from tasnet_edu.errors import CourseError
 
 
@@ -34,10 +34,10 @@ def test_voices_are_split_disjointly_and_every_voice_has_speakers():
 def test_each_voice_has_held_out_sentences_in_its_own_language():
     for voice in pico.VOICES:
         language = voice.split("-")[0]
-        splits = pico.sentence_splits(language)
+        splits = speech.sentence_splits(language)
         assert all(splits.values()), f"{language}: a split without sentences"
         assert not set(splits["train"]) & (set(splits["valid"]) | set(splits["test"]))
-    assert "Tür" in " ".join(pico.load_sentences("de"))  # read as UTF-8
+    assert "Tür" in " ".join(speech.load_sentences("de"))  # read as UTF-8
 
 
 def test_pico_mixtures_pair_different_voices_or_an_espeak_voice_of_the_split():

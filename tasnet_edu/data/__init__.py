@@ -2,6 +2,8 @@
 
 - ``speech``: speech synthesised on the machine (espeak-ng through ``espeakng-loader``), many distinct voices.
 - ``natural``: recordings of people shipped in Debian packages (``tasnet-edu fetch-speech``).
+- ``festival``: twelve Festival voices, each made from one person's recordings, rendered into that cache
+  for training (``tasnet-edu render-festival``; ``make-data --festival``).
 - ``pico``: optional SVOX Pico voices (``pip install -e ".[speech]"``), six voices in five languages.
 - ``mixtures``: ``make_mixtures`` writes two-speaker mixtures in the wsj0-2mix layout
   (``tr/ cv/ tt/``, each with ``mix/ s1/ s2/``); ``ensure_mixtures`` caches them; the committed

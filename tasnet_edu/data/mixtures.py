@@ -104,7 +104,7 @@ def _pico_source(split: str, rng: np.random.Generator, taken: set[str]) -> tuple
     if not choices:
         return None
     spk = choices[int(rng.integers(len(choices)))]
-    text = _text(pico.sentence_splits(spk.language)[split], rng)
+    text = _text(speech.sentence_splits(spk.language)[split], rng)
     return {"kind": "pico", "speaker": spk.name, "text": text}, pico.voice_of(spk.name)
 
 
@@ -270,7 +270,8 @@ def _folder_counts(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], speech_kind: str = "espeak",
-              people: dict | None = None, with_pico: bool = False, people_by: str = "speaker") -> dict:
+              people: dict | None = None, with_pico: bool = False, people_by: str = "speaker",
+              festival: bool = False) -> dict:
     splits = {}
     for split, split_plans in plans.items():
         used = sorted({p[k]["speaker"] for p in split_plans for k in ("s1", "s2")})
@@ -288,6 +289,8 @@ def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], s
         extra["natural_speakers"] = people
         if people_by != "speaker":  # recorded only when not the default, so older manifests read the same
             extra["people_by"] = people_by
+        if festival:  # the Festival voices are among the training people (natural_speakers lists them)
+            extra["festival"] = True
     if with_pico:  # the Pico voices of each split, the package's version and licence
         extra["pico"] = pico.summary()
     return {
@@ -337,9 +340,10 @@ SPEECH = ("espeak", "natural", "pico", "all", "all+pico")
 WITH_PEOPLE = ("natural", "all", "all+pico")  # the kinds that need recordings of people (--natural-cache)
 
 
-def natural_pool(cache, log=print) -> tuple[dict[str, dict[str, list]], dict]:
-    """``({split: {speaker: recordings}}, summary)`` of the natural speech in ``cache``."""
-    recordings = natural.index(cache, log=log)
+def natural_pool(cache, log=print, festival: bool = False) -> tuple[dict[str, dict[str, list]], dict]:
+    """``({split: {speaker: recordings}}, summary)`` of the natural speech in ``cache`` (with the rendered
+    Festival voices among the training people when ``festival``)."""
+    recordings = natural.index(cache, log=log, festival=festival)
     if not recordings:
         raise CourseError(f"no natural speech in {cache}: fill it first with "
                           f"`tasnet-edu fetch-speech --cache {cache}` (Debian/Ubuntu, no root needed)")
@@ -373,6 +377,7 @@ def _uses_pico(speech_kind: str) -> bool:
 def make_mixtures(
     out_dir, n_train: int, n_valid: int, n_test: int, seed: int = 0, *, overwrite: bool = False,
     progress: bool = True, speech_kind: str = "espeak", natural_cache=None, people_by: str = "speaker",
+    festival: bool = False,
 ) -> Path:
     """Generate a two-speaker dataset in the wsj0-2mix layout and return its root folder.
 
@@ -388,6 +393,8 @@ def make_mixtures(
             espeak talkers made Pico speakers; needs the ``speech`` extra).
         natural_cache: folder filled by ``tasnet-edu fetch-speech`` (``natural.fetch``).
         people_by: ``"speaker"`` or ``"seconds"``: how people are drawn (``plan_natural_mixture``).
+        festival: the Festival voices rendered into ``natural_cache`` (``tasnet-edu render-festival``) join
+            the training people (never validation or test); for the kinds with people only.
 
     ``manifest.json`` records the seed, counts, the voice variants and speakers of each split and, per
     mixture, both texts, speakers, gains and augmentations. Same arguments → byte-identical files.
@@ -403,9 +410,13 @@ def make_mixtures(
     if speech_kind in WITH_PEOPLE and natural_cache is None:
         raise CourseError(f"--speech {speech_kind} needs --natural-cache DIR "
                           "(a folder filled by tasnet-edu fetch-speech)")
+    if festival and speech_kind not in WITH_PEOPLE:
+        raise CourseError("--festival adds voices to the people: use it with --speech "
+                          + "|".join(WITH_PEOPLE))
     speech.engine()  # fail early, with one line, when there is no speech backend
     with_pico = _uses_pico(speech_kind)
-    pool, people = natural_pool(natural_cache) if speech_kind in WITH_PEOPLE else (None, None)
+    with_people = speech_kind in WITH_PEOPLE
+    pool, people = natural_pool(natural_cache, festival=festival) if with_people else (None, None)
     out_dir = Path(out_dir).expanduser().absolute()
     tmp = _prepare_output(out_dir, overwrite)
     speakers: Speakers = {s.name: s for s in speech.list_speakers()}
@@ -428,7 +439,7 @@ def make_mixtures(
                     plan["seconds"] = round(len(wav) / SAMPLE_RATE, 4)
                     plans[split].append(plan)
                     bar.update()
-        manifest = _manifest(counts, seed, plans, speech_kind, people, with_pico, people_by)
+        manifest = _manifest(counts, seed, plans, speech_kind, people, with_pico, people_by, festival)
         manifest = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False, default=str)
         (tmp / "manifest.json").write_text(manifest + "\n", encoding="utf-8")
         _publish(tmp, out_dir)
@@ -543,12 +554,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--people-by", choices=PEOPLE_BY, default="speaker",
                         help="draw the people uniformly by speaker (default) or in proportion to the seconds "
                              "each recorded (continuous speech then outweighs the word lists)")
+    parser.add_argument("--festival", action="store_true",
+                        help="add the Festival voices rendered into --natural-cache (`tasnet-edu "
+                             "render-festival`) to the training people")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     out = make_mixtures(
         args.out, args.n_train, args.n_valid, args.n_test, args.seed, overwrite=args.overwrite,
         speech_kind=args.speech, natural_cache=args.natural_cache, people_by=args.people_by,
+        festival=args.festival,
     )
     print(f"wrote {args.n_train + args.n_valid + args.n_test} mixtures to {out}")
     return 0

@@ -10,13 +10,17 @@ model trained on it alone does not separate real recordings. These packages hold
 - **Tux Paint** stamp descriptions (``tuxpaint-stamps-default``): short sentences read by volunteers, one
   voice per language;
 - **KLettres**, **KTuberling** (``klettres-data``, ``ktuberling-data``): single letters, syllables and words
-  read by volunteers, one voice per language; several words of one voice are joined into an utterance.
+  read by volunteers, one voice per language; several words of one voice are joined into an utterance;
+- **Festival** voices (``festival-*``): sentences spoken by Festival's diphone, unit-selection and HTS voices,
+  each made from one person's recordings; they are not recordings of sentences, so they are rendered into the
+  cache (``tasnet_edu.data.festival``), only ever train, and are read only when asked for (``festival=True``).
 
 A *speaker* here is a speaker group (``asterisk/Allison``, ``tuxpaint/fr``); two utterances of one group are
 never mixed together. ``speaker_splits`` assigns every speaker, not every utterance, to train / valid / test.
 
 ``fetch(cache)`` fills a cache folder with ``apt-get download`` + ``dpkg-deb -x`` (no root needed, any Debian
-or Ubuntu, Colab included). Everything else reads that folder; a missing package is skipped with one line.
+or Ubuntu, Colab included); ``tasnet-edu render-festival --cache`` adds the Festival voices. Everything else
+reads that folder; a missing package is skipped with one line.
 
 Reserved for judging the models and never read here: CMU ARCTIC recordings and every voice built from them.
 """
@@ -55,6 +59,8 @@ class Source:
         speaker: the speaker id for every file (``None``: derived from the path, see ``speaker_of``).
         pattern: glob of the speech files below the package root.
         raw_gsm: the files are headerless GSM 6.10 at 8 kHz.
+        rendered: synthesised into the cache by ``tasnet_edu.data.festival``, not a Debian package: such a
+            source only trains, and ``index`` reads it only with ``festival=True``.
     """
 
     package: str
@@ -63,6 +69,7 @@ class Source:
     speaker: str | None = None
     pattern: str = "**/*.wav"
     raw_gsm: bool = False
+    rendered: bool = False
 
 
 _AST = "usr/share/asterisk/sounds"
@@ -85,6 +92,18 @@ SOURCES: dict[str, Source] = {s.package: s for s in (
     Source("tuxpaint-stamps-default", "tuxpaint", "GPL-2", None, "usr/share/tuxpaint/stamps/**/*_desc*.ogg"),
     Source("klettres-data", "klettres", "GPL-2+", None, "usr/share/klettres/*/*/*.ogg"),
     Source("ktuberling-data", "ktuberling", "GPL-2+ / CC-BY", None, "usr/share/ktuberling/sounds/*/*"),
+    *(Source(f"festival-{name}", "festival", licence, f"festival/{name}", "*.wav", rendered=True)
+      for name, licence in (
+          ("kal", "Festvox free licence (Alan W Black, Kevin Lenzo, 1998)"),
+          ("ked", "Festvox free licence (Alan W Black, Kevin Lenzo, 1998)"),
+          ("lp", "GPL-2+ (Piero Cosi, ISTC-CNR)"), ("pc", "GPL-2+ (Piero Cosi, ISTC-CNR)"),
+          ("fi-lj", "LGPL-2.1+ (Suopuhe, University of Helsinki)"),
+          ("fi-mv", "LGPL-2.1+ (Suopuhe, University of Helsinki)"),
+          ("cs-dita", "GPL-3+ (Brailcom)"), ("cs-krb", "GPL-3+ (Brailcom)"),
+          ("cs-machac", "GPL-3+ (Brailcom)"), ("cs-ph", "GPL-2+ (Brailcom)"),
+          ("ca-ona", "LGPL-2.1+ (Festcat, Universitat Politecnica de Catalunya)"),
+          ("ru-nsh", "BSD-like (Nickolay V. Shmyrev)"),
+      )),
 )}
 AUDIO_SUFFIXES = {".wav", ".ogg", ".opus", ".flac", ".gsm"}
 
@@ -120,11 +139,13 @@ def fetch(cache, packages=None, log=print) -> list[str]:
     cache = Path(cache).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     done = []
-    for package in packages or SOURCES:
-        if package not in SOURCES:
-            raise CourseError(f"unknown natural-speech package {package!r}; choose from {sorted(SOURCES)}")
+    debian = [name for name, source in SOURCES.items() if not source.rendered]
+    for package in packages or debian:
+        if package not in debian:
+            raise CourseError(f"unknown natural-speech package {package!r}; choose from {debian} "
+                              "(the festival-* voices are made by `tasnet-edu render-festival`)")
         if not (cache / package / ".complete").is_file():
-            err = _fetch_one(package, cache)
+            err = unpack([package], cache / package)
             if err:
                 log(f"skipped {package}: {err}")
                 continue
@@ -132,23 +153,26 @@ def fetch(cache, packages=None, log=print) -> list[str]:
     return done
 
 
-def _fetch_one(package: str, cache: Path) -> str | None:
-    """Fetch and unpack one package; ``None`` on success, else the reason in a few words."""
-    target = cache / package
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        got = subprocess.run(["apt-get", "download", package], cwd=tmp, capture_output=True, text=True)
-        debs = list(Path(tmp).glob("*.deb"))
-        if got.returncode != 0 or not debs:
-            return (got.stderr.strip().splitlines() or ["apt-get download failed"])[-1]
+def unpack(packages: list[str], target: Path) -> str | None:
+    """``apt-get download`` the Debian ``packages`` and ``dpkg-deb -x`` them all into ``target``, marked
+    complete (``target/.complete``); ``None`` on success, else the reason in a few words. An interrupted or
+    failed unpack leaves ``target`` as it was: only a finished one gets that name."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         partial = Path(tmp) / "x"
-        unpacked = subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(partial)], capture_output=True,
-                                  text=True)
-        if unpacked.returncode != 0:
-            return f"dpkg-deb could not unpack it ({unpacked.stderr.strip()})"
+        for package in packages:
+            got = subprocess.run(["apt-get", "download", package], cwd=tmp, capture_output=True, text=True)
+            debs = list(Path(tmp).glob(f"{package}_*.deb"))
+            if got.returncode != 0 or not debs:
+                return f"{package}: " + (got.stderr.strip().splitlines() or ["apt-get download failed"])[-1]
+            unpacked = subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(partial)], capture_output=True,
+                                      text=True)
+            if unpacked.returncode != 0:
+                return f"dpkg-deb could not unpack {debs[0].name} ({unpacked.stderr.strip()})"
+        (partial / ".complete").write_text("\n".join(d.name for d in sorted(Path(tmp).glob("*.deb"))) + "\n")
         if target.exists():
             shutil.rmtree(target)
-        partial.rename(target)  # only a complete unpack gets the package's name
-    (target / ".complete").write_text(debs[0].name + "\n")
+        partial.rename(target)
     return None
 
 
@@ -175,12 +199,18 @@ def _seconds(path: Path, source: Source) -> float:
     return sf.info(str(path)).duration
 
 
-def index(cache, log=print) -> list[Recording]:
-    """Every speech file of every source in ``cache``, sorted; unreadable files skipped and counted."""
+def index(cache, log=print, festival: bool = False) -> list[Recording]:
+    """Every speech file of every source in ``cache``, sorted; unreadable files skipped and counted.
+
+    The rendered Festival voices take part only with ``festival=True`` (so a data set made without them reads
+    the same cache the same way after they were rendered into it).
+    """
     cache = Path(cache).expanduser()
     recordings, skipped, missing = [], 0, []
     for name, source in SOURCES.items():
         root = cache / name
+        if source.rendered and not festival:
+            continue
         if not (root / ".complete").is_file():
             missing.append(name)
             continue
@@ -200,8 +230,9 @@ def index(cache, log=print) -> list[Recording]:
         log(f"natural speech: left out {', '.join(unusable)}: the first files read are clipped or silent")
         recordings = [r for r in recordings if r.speaker not in unusable]
     if missing:
+        how = "render-festival" if all(SOURCES[m].rendered for m in missing) else "fetch-speech"
         log(f"natural speech: {len(missing)} package(s) not in {cache} ({', '.join(missing)}); "
-            f"fetch them with `tasnet-edu fetch-speech --cache {cache}`")
+            f"make them with `tasnet-edu {how} --cache {cache}`")
     if skipped:
         log(f"natural speech: skipped {skipped} unreadable file(s)")
     return recordings
@@ -219,16 +250,17 @@ def _usable_speakers(recordings: list[Recording], probe: int = 5) -> set[str]:
 def speaker_splits(recordings: list[Recording]) -> dict[str, str]:
     """``{speaker: "train" | "valid" | "test"}``, disjoint and fixed by a hash of each speaker's name.
 
-    Only speakers with at least ``MIN_HELD_OUT_S`` of speech can be held out. In each family with three or
-    more such speakers, the hash order picks two for validation and one for test (Asterisk, Tux Paint); all
-    the others train.
+    Only recorded speakers with at least ``MIN_HELD_OUT_S`` of speech can be held out. In each family with
+    three or more such speakers, the hash order picks two for validation and one for test (Asterisk, Tux
+    Paint); all the others train, and so do all rendered (Festival) voices.
     """
     total: dict[str, float] = {}
     family: dict[str, str] = {}
     for rec in recordings:
-        total[rec.speaker] = total.get(rec.speaker, 0.0) + rec.seconds
-        family[rec.speaker] = SOURCES[rec.source].family
-    splits = {spk: "train" for spk in total}
+        if not SOURCES[rec.source].rendered:
+            total[rec.speaker] = total.get(rec.speaker, 0.0) + rec.seconds
+            family[rec.speaker] = SOURCES[rec.source].family
+    splits = {rec.speaker: "train" for rec in recordings}
     for fam in sorted(set(family.values())):
         big = sorted((s for s in total if family[s] == fam and total[s] >= MIN_HELD_OUT_S),
                      key=lambda s: stable_unit("natural-split", s))
@@ -239,7 +271,8 @@ def speaker_splits(recordings: list[Recording]) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- reading
-def _is_clipped(wav: np.ndarray) -> bool:
+def is_clipped(wav: np.ndarray) -> bool:
+    """Whether more than ``CLIP_FRACTION`` of ``wav``'s samples are at full scale."""
     return float(np.mean(np.abs(wav) >= 0.999)) > CLIP_FRACTION
 
 
@@ -255,7 +288,7 @@ def read(path: Path, raw_gsm: bool, sample_rate: int = SAMPLE_RATE) -> np.ndarra
     except (sf.LibsndfileError, RuntimeError, OSError):
         return None
     wav = wav.mean(axis=1)
-    if wav.size == 0 or not np.isfinite(wav).all() or not np.any(wav) or _is_clipped(wav):
+    if wav.size == 0 or not np.isfinite(wav).all() or not np.any(wav) or is_clipped(wav):
         return None
     return resample(wav, sr, sample_rate)
 

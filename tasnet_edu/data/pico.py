@@ -11,7 +11,7 @@ A *speaker* is one voice with a pitch, a speaking rate, a spectral tilt and a vo
 ``speech``). Half of each voice's speakers are lowered toward a man's voice (pitch 55–72 % and a longer
 vocal tract), since Pico has no man's voice. The *voices*, not only the speakers, are split between train,
 validation and test (``VOICE_SPLITS``), and each voice speaks its own language's sentences
-(``resources/sentences*.txt``), split by a hash of each sentence as ``speech.sentence_splits`` does.
+(``speech.sentence_splits(language)``, from ``resources/sentences*.txt``).
 
 Pico writes 16-bit samples at 16 kHz, about 240× faster than real time on one CPU core; the same text and
 speaker give the same samples (a fresh engine per utterance: a reused one carries state between calls).
@@ -46,7 +46,6 @@ VOICE_SPLITS = {"train": ("de-DE", "en-US", "fr-FR", "it-IT"), "valid": ("es-ES"
 #: above 0.72 of full scale.
 VOLUME = 30
 PER_VOICE = 8  # speakers made from each voice
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
 
 def missing_message() -> str:
@@ -155,23 +154,6 @@ def list_speakers(split: str | None = None, per_voice: int = PER_VOICE) -> list[
         raise CourseError(f"per_voice must be ≥ 1, got {per_voice}")
     splits = speech.SPLITS if split is None else (split,)
     return [_speaker(v, k) for s in splits for v in VOICE_SPLITS[s] for k in range(per_voice)]
-
-
-@lru_cache(maxsize=8)
-def load_sentences(language: str) -> tuple[str, ...]:
-    """The course's sentences in ``language``: ``"en"`` the espeak list, others ``sentences_<lang>.txt``."""
-    if language == "en":
-        return speech.load_sentences()
-    path = RESOURCES / f"sentences_{language}.txt"
-    if not path.is_file():
-        raise CourseError(f"{path} is missing: no sentences for the Pico voices in {language!r}")
-    return speech.read_sentences(path)
-
-
-@lru_cache(maxsize=8)
-def sentence_splits(language: str) -> dict[str, tuple[str, ...]]:
-    """``{"train"|"valid"|"test": sentences}`` of ``language``; English uses ``speech.sentence_splits()``."""
-    return speech.split_sentences(load_sentences(language))
 
 
 def _pcm(text: str, speaker: PicoSpeaker) -> np.ndarray:

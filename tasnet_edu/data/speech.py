@@ -253,7 +253,8 @@ def variant_splits() -> dict[str, tuple[str, ...]]:
     return {s: tuple(sorted(v)) for s, v in splits.items()}
 
 
-SENTENCES_FILE = Path(__file__).resolve().parent.parent / "resources" / "sentences.txt"
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+SENTENCES_FILE = RESOURCES / "sentences.txt"
 
 
 def read_sentences(path: Path) -> tuple[str, ...]:
@@ -262,10 +263,14 @@ def read_sentences(path: Path) -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
-@lru_cache(maxsize=1)
-def load_sentences() -> tuple[str, ...]:
-    """The course's sentence list (written for the course, CC0; see the file's header)."""
-    return read_sentences(SENTENCES_FILE)
+@lru_cache(maxsize=16)
+def load_sentences(language: str = "en") -> tuple[str, ...]:
+    """The course's sentences in ``language`` (written for the course, CC0; see each file's header):
+    ``"en"`` ``sentences.txt``, the espeak voices' list; others ``sentences_<language>.txt``."""
+    path = SENTENCES_FILE if language == "en" else RESOURCES / f"sentences_{language}.txt"
+    if not path.is_file():
+        raise CourseError(f"{path} is missing: the course has no sentences in {language!r}")
+    return read_sentences(path)
 
 
 def split_sentences(sentences) -> dict[str, tuple[str, ...]]:
@@ -279,9 +284,10 @@ def split_sentences(sentences) -> dict[str, tuple[str, ...]]:
     return {s: tuple(v) for s, v in splits.items()}
 
 
-def sentence_splits() -> dict[str, tuple[str, ...]]:
-    """The course's sentences split by ``split_sentences``."""
-    return split_sentences(load_sentences())
+@lru_cache(maxsize=16)
+def sentence_splits(language: str = "en") -> dict[str, tuple[str, ...]]:
+    """The course's sentences in ``language`` split by ``split_sentences``."""
+    return split_sentences(load_sentences(language))
 
 
 def _speaker(variant: str, k: int) -> Speaker:
