@@ -200,6 +200,9 @@ def _rendered(cache, name: str, seconds: float = 8.0) -> None:
 
 
 def test_festival_voices_are_read_only_when_asked_and_only_train(cache, tmp_path):
+    with pytest.raises(CourseError, match="no Festival voices in .*tasnet-edu render-festival"):
+        make_mixtures(tmp_path / "n", 1, 0, 0, speech_kind="all", natural_cache=cache, festival=True,
+                      progress=False)
     names = ("festival-kal", "festival-ked", "festival-lp")  # three voices of 8 s: held out, were they people
     for name in names:
         _rendered(cache, name)

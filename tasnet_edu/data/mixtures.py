@@ -347,6 +347,9 @@ def natural_pool(cache, log=print, festival: bool = False) -> tuple[dict[str, di
     if not recordings:
         raise CourseError(f"no natural speech in {cache}: fill it first with "
                           f"`tasnet-edu fetch-speech --cache {cache}` (Debian/Ubuntu, no root needed)")
+    if festival and not any(natural.SOURCES[r.source].rendered for r in recordings):
+        raise CourseError(f"--festival: no Festival voices in {cache}; render them first with "
+                          f"`tasnet-edu render-festival --cache {cache}`")
     splits = natural.speaker_splits(recordings)
     pool: dict[str, dict[str, list]] = {s: {} for s in speech.SPLITS}
     for rec in recordings:
