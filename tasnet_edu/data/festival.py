@@ -97,9 +97,7 @@ def fetch_engine(cache, voices=None, log=print) -> Path:
     Done once; a later call with voices not yet in it unpacks everything again. Raises ``CourseError`` (one
     line) when the tools or a package cannot be had.
     """
-    for tool in ("apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            raise CourseError(f"the Festival voices need {tool} (Debian/Ubuntu); it is not on this machine")
+    natural.require_debian_tools("rendering the Festival voices")
     root = Path(cache).expanduser().absolute() / "festival-engine"
     packages = sorted({*ENGINE, *(p for v in _chosen(voices) for p in v.packages)})
     marker = root / ".packages"
@@ -157,11 +155,12 @@ def _run(root: Path, voice: Voice, program: str, workdir: Path) -> subprocess.Co
 
 
 # --------------------------------------------------------------------------- rendering
-def render_voice(root: Path, voice: Voice, cache: Path) -> tuple[int, int]:
+def render_voice(root: Path, voice: Voice, cache: Path) -> tuple[int, int, float]:
     """Speak ``voice``'s training sentences into ``cache/<voice.source>/`` (marked complete only when done).
 
-    Returns ``(files kept, files left out)``: a sentence that gives no file, a silent one or a clipped one
-    (``natural.read``) is left out. Raises ``CourseError`` when Festival cannot run the voice at all.
+    Returns ``(files kept, files left out, seconds kept)``: a sentence that gives no file, a silent one or a
+    clipped one (``natural.is_clipped``) is left out. Raises ``CourseError`` when Festival cannot run the
+    voice at all.
     """
     if not (root / "usr/bin/festival").is_file():
         raise CourseError(f"no festival binary in {root}: delete that folder and render again")
@@ -178,7 +177,8 @@ def render_voice(root: Path, voice: Voice, cache: Path) -> tuple[int, int]:
             raise CourseError(f"festival: {voice.name} took more than {TIMEOUT_S} s") from None
         except OSError as err:  # no binary, or one this machine cannot run
             raise CourseError(f"festival: cannot run {err.filename or 'festival'} ({err.strerror})") from None
-        kept = sum(_keep(path) for *_, path in jobs)
+        seconds = [s for s in (_keep(path) for *_, path in jobs) if s is not None]
+        kept = len(seconds)
         if kept == 0:
             said = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise CourseError(f"festival: {voice.name} spoke none of its {len(jobs)} sentences ({said[0]})")
@@ -186,20 +186,20 @@ def render_voice(root: Path, voice: Voice, cache: Path) -> tuple[int, int]:
         if target.exists():
             shutil.rmtree(target)
         out.rename(target)
-    return kept, len(jobs) - kept
+    return kept, len(jobs) - kept, sum(seconds)
 
 
-def _keep(path: Path) -> bool:
-    """Whether a rendered file is usable (there, not silent, not clipped). A usable one is rewritten at the
-    course's rate (16-bit at ``SAMPLE_RATE``: a third of Festival's 16–32 kHz), the others deleted."""
+def _keep(path: Path) -> float | None:
+    """The length in seconds of a usable rendered file (there, not silent, not clipped), rewritten at the
+    course's rate (16-bit at ``SAMPLE_RATE``: a third of Festival's 16–32 kHz); ``None``: deleted."""
     if path.is_file():
         wav, rate = sf.read(str(path), dtype="float32")
         if np.any(wav) and not natural.is_clipped(wav):
             wav = np.clip(resample(wav, rate, SAMPLE_RATE), -1, 1)
             sf.write(str(path), wav, SAMPLE_RATE, subtype="PCM_16")
-            return True
+            return len(wav) / SAMPLE_RATE
     path.unlink(missing_ok=True)
-    return False
+    return None
 
 
 def render(cache, voices=None, log=print) -> list[str]:
@@ -214,11 +214,10 @@ def render(cache, voices=None, log=print) -> list[str]:
     root = fetch_engine(cache, [v.source for v in todo], log) if todo else None
     for voice in todo:
         try:
-            kept, dropped = render_voice(root, voice, cache)
+            kept, dropped, seconds = render_voice(root, voice, cache)
         except CourseError as err:
             log(f"skipped {voice.source}: {err}")
             continue
-        seconds = sum(sf.info(str(p)).duration for p in (cache / voice.source).glob("*.wav"))
         log(f"{voice.source}: {kept} files, {seconds / 60:.1f} min, {dropped} left out")
     return [v.source for v in chosen if (cache / v.source / ".complete").is_file()]
 

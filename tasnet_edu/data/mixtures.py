@@ -410,15 +410,15 @@ def make_mixtures(
         raise CourseError(f"speech must be one of {SPEECH}, got {speech_kind!r}")
     if people_by not in PEOPLE_BY:
         raise CourseError(f"people_by must be one of {PEOPLE_BY}, got {people_by!r}")
-    if speech_kind in WITH_PEOPLE and natural_cache is None:
+    with_people = speech_kind in WITH_PEOPLE
+    if with_people and natural_cache is None:
         raise CourseError(f"--speech {speech_kind} needs --natural-cache DIR "
                           "(a folder filled by tasnet-edu fetch-speech)")
-    if festival and speech_kind not in WITH_PEOPLE:
+    if festival and not with_people:
         raise CourseError("--festival adds voices to the people: use it with --speech "
                           + "|".join(WITH_PEOPLE))
     speech.engine()  # fail early, with one line, when there is no speech backend
     with_pico = _uses_pico(speech_kind)
-    with_people = speech_kind in WITH_PEOPLE
     pool, people = natural_pool(natural_cache, festival=festival) if with_people else (None, None)
     out_dir = Path(out_dir).expanduser().absolute()
     tmp = _prepare_output(out_dir, overwrite)

@@ -132,10 +132,7 @@ def fetch(cache, packages=None, log=print) -> list[str]:
     unpacks it. A package already unpacked (its ``.complete`` marker exists) is not fetched again; one that
     cannot be had is reported in one line and skipped. Returns the packages now in the cache.
     """
-    for tool in ("apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            raise CourseError(f"fetching natural speech needs {tool} (Debian/Ubuntu); "
-                              "it is not on this machine")
+    require_debian_tools("fetching natural speech")
     cache = Path(cache).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     done = []
@@ -151,6 +148,13 @@ def fetch(cache, packages=None, log=print) -> list[str]:
                 continue
         done.append(package)
     return done
+
+
+def require_debian_tools(purpose: str) -> None:
+    """``CourseError`` (one line) unless ``apt-get`` and ``dpkg-deb``, which ``unpack`` runs, are here."""
+    for tool in ("apt-get", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            raise CourseError(f"{purpose} needs {tool} (Debian/Ubuntu); it is not on this machine")
 
 
 def unpack(packages: list[str], target: Path) -> str | None:
