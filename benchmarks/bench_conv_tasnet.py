@@ -25,8 +25,12 @@ Measures, in one run:
    in a fresh process on CPU, Linux; allocator peak on CUDA).
 
 Runs are interleaved (A, B, A, B, …) and the best of several is kept: on a shared machine the minimum is
-the least disturbed measurement. On an oversubscribed machine also set ``OMP_WAIT_POLICY=PASSIVE``: OpenMP
-threads that spin-wait for a descheduled sibling can make a 2-thread run many times slower than 1 thread.
+the least disturbed measurement. OpenMP threads wait passively here (``OMP_WAIT_POLICY=PASSIVE`` unless the
+environment sets another policy; the header prints it): torch's spin-waiting threads and ONNX Runtime's pool
+share one process and two cores, and with spinning either could be disturbed (six runs on an idle 2-core
+machine, three each way: torchaudio's RTF 0.087-0.119 and the fast path's 0.065-0.082 with torch's default
+policy, 0.089-0.094 and 0.063-0.064 with PASSIVE). On an oversubscribed machine a spinning thread that waits for a descheduled sibling can
+make a 2-thread run many times slower than 1 thread.
 The package model's weights are loaded into the baseline and the outputs
 compared, so both time the same function.
 
@@ -51,6 +55,8 @@ import time
 import types
 import zipfile
 from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP: before its import
 
 import torch
 import torch.nn.functional as F
@@ -415,7 +421,8 @@ def main(argv=None) -> int:
         reference = model(mix)
         err = max_relative_difference(plain(mix), reference)
     print(f"device {device}, {args.threads} threads, torch {torch.__version__}, "
-          f"load average {os.getloadavg()[0]:.1f}; package vs baseline max |difference| {err:.2e} "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average {os.getloadavg()[0]:.1f}; "
+          f"package vs baseline max |difference| {err:.2e} "
           "of the output's peak")
     TorchaudioConvTasNet = torchaudio_conv_tasnet(args.torchaudio_version, args.cache)
     if isinstance(TorchaudioConvTasNet, str):
