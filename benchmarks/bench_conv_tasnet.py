@@ -29,10 +29,9 @@ the least disturbed measurement. OpenMP threads wait passively here (``OMP_WAIT_
 environment sets another policy; the header prints it): torch's spin-waiting threads and ONNX Runtime's pool
 share one process and two cores, and with spinning either could be disturbed (six runs on an idle 2-core
 machine, three each way: torchaudio's RTF 0.087-0.119 and the fast path's 0.065-0.082 with torch's default
-policy, 0.089-0.094 and 0.063-0.064 with PASSIVE). On an oversubscribed machine a spinning thread that waits for a descheduled sibling can
-make a 2-thread run many times slower than 1 thread.
-The package model's weights are loaded into the baseline and the outputs
-compared, so both time the same function.
+policy, 0.089-0.094 and 0.063-0.064 with PASSIVE). On an oversubscribed machine a spinning thread that
+waits for a descheduled sibling can make a 2-thread run many times slower than 1 thread. The package
+model's weights are loaded into the baseline and the outputs compared, so both time the same function.
 
 torchaudio's ``models/conv_tasnet.py`` is read at run time out of the torchaudio wheel (``pip download
 torchaudio==VERSION --no-deps`` into ``--cache``, default ``~/.cache/tasnet_edu/bench``), never installed nor
