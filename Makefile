@@ -49,11 +49,12 @@ e2e: $(STAMP)
 test: lint unit notebooks
 
 # Recordings of people from Debian packages (no root), then held-out real mixtures (data/real: cv/ tt/) and
-# training mixtures where each talker is a person or an espeak voice (data/mixed: tr/). See README, Data.
-# The commands are tasnet_edu.pretrained.MAKE_NATURAL (the course-small recipe's), run from there.
+# training mixtures where each talker is a person or an espeak voice (data/mixed: tr/). See docs/data.md.
+# The same three commands are part of course-small's recipe (its model card; a test keeps them in step).
 natural-data: $(STAMP)
-	$(PY) -c "import shlex, subprocess, sys; from tasnet_edu.pretrained import MAKE_NATURAL; \
-	[subprocess.run([sys.executable, '-m', 'tasnet_edu', *shlex.split(c)[1:]], check=True) for c in MAKE_NATURAL]"
+	$(VENV)/bin/tasnet-edu fetch-speech --cache data/natural-cache
+	$(VENV)/bin/tasnet-edu make-data --out data/real --n-valid 150 --n-test 150 --speech natural --natural-cache data/natural-cache --seed 1
+	$(VENV)/bin/tasnet-edu make-data --out data/mixed --n-train 6000 --speech all --natural-cache data/natural-cache --seed 2
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -3,9 +3,10 @@
 Modules follow the chapters, in layers that only import the layers before them (README.md, "The package",
 has the table; ``tests/test_layers.py`` checks it):
 
-``errors``, ``utils`` → ``audio``, ``masks``, ``metrics``, ``encoders``, ``tcn`` → ``models`` →
-``checkpoints`` → ``train``, ``inference``, ``compiled`` (then ``streaming``, ``averaging``) → ``evaluate`` →
-``pretrained`` → ``separate`` → ``cli``; ``data`` (speech, mixtures, corpus loaders) needs ``audio`` only;
+``errors``, ``utils`` → ``audio``, ``masks``, ``metrics`` (``perceptual``: STOI, PESQ, DNSMOS), ``encoders``,
+``tcn`` → ``models`` → ``checkpoints`` → ``pretrained`` (the shipped models and their cards) → ``train``,
+``inference``, ``compiled`` (then ``streaming``, ``averaging``) → ``evaluate`` → ``separate`` → ``cli``;
+``data`` (speech, mixtures, corpus loaders) needs ``audio`` only;
 ``viz`` draws; ``exercises`` checks the chapters' exercises; ``course`` names the course's repository.
 
 Signals are float tensors or arrays shaped ``(..., time)`` at ``SAMPLE_RATE`` (8 kHz) unless a

@@ -1,5 +1,5 @@
 """The ``tasnet-edu`` command: ``fetch-speech``, ``render-festival``, ``make-data``, ``train``, ``average``,
-``evaluate``, ``separate``.
+``evaluate``, ``separate``, ``models``.
 
 Each sub-command lives in the module that does the work; that module provides
 ``configure_parser(parser)`` (its arguments) and ``run_cli(args) -> int`` (its exit status). A ``CourseError``
@@ -23,6 +23,7 @@ COMMANDS = {
     "average": ("tasnet_edu.averaging", "average the weights of several epochs of one run"),
     "evaluate": ("tasnet_edu.evaluate", "SI-SNRi / SDRi of a checkpoint on a test set"),
     "separate": ("tasnet_edu.separate", "separate audio files into one file per speaker"),
+    "models": ("tasnet_edu.pretrained", "the shipped models, or one model's card"),
 }
 
 

@@ -9,7 +9,9 @@ which hyper-parameters differ when they do not fit.
 
 from __future__ import annotations
 
-import re
+import argparse
+import json
+import shlex
 from pathlib import Path
 
 import torch
@@ -18,111 +20,57 @@ from tasnet_edu.checkpoints import inference_part, load_checkpoint, model_from_c
 from tasnet_edu.errors import CourseError
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
+CARDS = RESOURCES  # the model cards, beside the weights
 
-#: Models the course ships: name → file under ``tasnet_edu/resources/``, written there by ``export``.
-#: ``course-small-espeak``: a non-causal Conv-TasNet (preset ``course-small`` of ``tasnet_edu.train``) trained
-#: on the course's espeak voices only (``data/course-train``); ``course-small``: that model gone on with
-#: recordings of people mixed in (``data/mixed``, then ``data/mixed-seconds``; chosen on held-out real
-#: speakers, ``data/real``), the default of ``tasnet-edu separate``; ``course-small-causal``: an earlier stage
-#: of ``course-small`` (``runs/real-2`` at epoch 79) made causal (cLN, left padding only, its look-ahead taps
-#: cut: ``models.conv_tasnet.causal_copy``) and trained on, on the same data; ``deep-clustering``: a BLSTM
-#: deep clustering model (preset ``deep-clustering``). README.md ("The shipped models") gives the time each
-#: took and its scores.
+#: Models the course ships: name → file under ``tasnet_edu/resources/``, written there by ``export``. Each has a
+#: model card beside it (``<name>.json``, read by ``card``): what it is for, how it was made and how it scores.
 SHIPPED = {
     "course-small": "course-small.pt",
     "course-small-espeak": "course-small-espeak.pt",
     "course-small-causal": "course-small-causal.pt",
     "deep-clustering": "deep-clustering.pt",
 }
-
-#: The commands that made each shipped model (the data command is shared), then ``export`` of the checkpoint
-#: the last one wrote (``best_checkpoint``: a run's ``best.pt``, or an average). ``course-small`` trained 14
-#: epochs, then went on from that run's best weights with a fresh optimizer (``--init``): the 14-epoch model
-#: had shipped alone, without optimizer state, and the later epochs continued from it; its epoch 42 then
-#: restarted at twice its last learning rate (``--lr``); its epoch 49 went on at half that rate (``--lr``
-#: again), its epoch 53 at that same rate, and epoch 64 of that last run ships. ``deep-clustering`` was
-#: trained by the course's earlier deep clustering script, the loop that preset ``deep-clustering`` now
-#: replaces with the same recipe (20 validations 500 steps apart, the rate halved after 3 without a better
-#: one), and its file converted to the common checkpoint format (weights unchanged; its per-epoch records have
-#: no training loss or time).
-MAKE_DATA = "tasnet-edu make-data --out data/course-train --n-train 3000 --n-valid 100 --n-test 200"
-#: Recordings of people (``tasnet_edu.data.natural``): the Debian packages, a set of held-out real speakers
-#: (validation ``cv/`` and test ``tt/``), and training mixtures where each talker is a person or an espeak
-#: voice with equal odds.
-MAKE_NATURAL = (
-    "tasnet-edu fetch-speech --cache data/natural-cache",
-    "tasnet-edu make-data --out data/real --n-valid 150 --n-test 150 --speech natural "
-    "--natural-cache data/natural-cache --seed 1",
-    "tasnet-edu make-data --out data/mixed --n-train 6000 --speech all --natural-cache data/natural-cache "
-    "--seed 2",
-)
-ESPEAK_ONLY = (MAKE_DATA, "tasnet-edu train --preset course-small --data data/course-train "
-                          "--out runs/course-small",
-               "tasnet-edu train --init runs/course-small/best.pt --epochs 42 --data data/course-train "
-               "--out runs/course-small-2",
-               "tasnet-edu train --init runs/course-small-2/best.pt --lr 2.5e-4 --epochs 49 "
-               "--data data/course-train --out runs/course-small-3",
-               "tasnet-edu train --init runs/course-small-3/best.pt --lr 1.25e-4 --epochs 54 "
-               "--data data/course-train --out runs/course-small-4",
-               "tasnet-edu train --init runs/course-small-4/best.pt --epochs 64 "
-               "--data data/course-train --out runs/course-small-5")
-WITH_PEOPLE = (*ESPEAK_ONLY, *MAKE_NATURAL,
-               "tasnet-edu train --init runs/course-small-5/best.pt --lr 5e-4 --level active "
-               "--data data/mixed --valid-data data/real --epochs 76 --out runs/real-1")
-#: ``course-small`` went on from ``runs/real-1`` with the people drawn by the seconds they recorded (the run
-#: was started with ``--epochs 85`` and stopped after epoch 82: the same steps as the first command; resumed
-#: with ``--epochs 100`` and stopped after epoch 92, then with ``--epochs 110 --keep-epochs`` and stopped
-#: after epoch 101, its best being epoch 94: the same steps as the second).
-BY_SECONDS = (*WITH_PEOPLE,
-              "tasnet-edu make-data --out data/mixed-seconds --n-train 6000 --speech all "
-              "--natural-cache data/natural-cache --seed 2 --people-by seconds",
-              "tasnet-edu train --init runs/real-1/best.pt --lr 5e-4 --level active "
-              "--data data/mixed-seconds --valid-data data/real --epochs 82 --out runs/real-2",
-              "tasnet-edu train --resume --level active --data data/mixed-seconds --valid-data data/real "
-              "--epochs 94 --out runs/real-2")
-#: Then a warm restart from that epoch 94 at half the first rate, every epoch kept (run from a copy of
-#: ``runs/real-2`` whose ``best.pt`` was epoch 94; stopped after epoch 100 and resumed, stopped for time after
-#: epoch 111, its best: the same steps as this command). Epoch 111 ships: of epoch 94, the run's best epoch
-#: and the mean of its epochs 95–111, it scored best on all 150 validation mixtures (a rule fixed before the
-#: run). Resumed once more (``--resume --epochs 130``, stopped for time after epoch 119), it still did: epoch
-#: 111 5.56 dB, the best later epoch (117) 5.49, the mean of epochs 112–119 5.46.
-WARM_RESTART = (*BY_SECONDS,
-                "tasnet-edu train --init runs/real-2/best.pt --lr 2.5e-4 --keep-epochs --level active "
-                "--data data/mixed-seconds --valid-data data/real --epochs 111 --out runs/real-3")
-RECIPES = {
-    "course-small-espeak": ESPEAK_ONLY,
-    "course-small": WARM_RESTART,
-    # runs/real-2's best.pt after its first command (epoch 79), made causal; stopped after epoch 4 and resumed
-    # (``--resume --epochs 16``, stopped after epoch 12; ``--resume --epochs 40 --keep-epochs``, it
-    # early-stopped after epoch 28, its best being epoch 18): the same steps as the first command. Then a warm
-    # restart from epoch 18 at half the first rate, stopped for time after epoch 24 and resumed (``--resume
-    # --epochs 60``), stopped for time after epoch 31: the same steps as the last command. Epoch 25, its best,
-    # ships: of epoch 24 (shipped before), the best new epoch and the mean of epochs 25-31, it scored best on
-    # all 150 validation mixtures, the rule course-small's epoch 111 was chosen by.
-    "course-small-causal": (*BY_SECONDS[:-1],
-                            "tasnet-edu train --init runs/real-2/best.pt --causal --lr 5e-4 --level active "
-                            "--data data/mixed-seconds --valid-data data/real --epochs 18 "
-                            "--out runs/causal-real-2",
-                            "tasnet-edu train --init runs/causal-real-2/best.pt --lr 2.5e-4 --keep-epochs "
-                            "--level active --data data/mixed-seconds --valid-data data/real --epochs 25 "
-                            "--out runs/causal-real-3"),
-    "deep-clustering": (MAKE_DATA, "tasnet-edu train --preset deep-clustering --data data/course-train "
-                                   "--out runs/deep-clustering"),
-}
+#: The keys every card has (``card``); ``check`` holds per-mixture scores a test recomputes from the weights.
+CARD_KEYS = ("name", "summary", "architecture", "intended_use", "limitations", "training_data", "recipe",
+             "checkpoint", "selection", "scores", "check", "history")
 
 
-def best_checkpoint(name: str) -> str:
-    """The checkpoint the last command of ``RECIPES[name]`` leaves as the model (what ``export`` shipped): its
-    ``--out`` when that is a file (``tasnet-edu average``), else ``best.pt`` in that run folder."""
-    out = re.search(r"--out (\S+)", RECIPES[name][-1]).group(1)
-    return out if out.endswith(".pt") else f"{out}/best.pt"
+def card(name: str) -> dict:
+    """The model card of the shipped model ``name``: a dict with the keys of ``CARD_KEYS``.
+
+    ``recipe`` is the list of commands that made the model, each an argument list (``["tasnet-edu", "train",
+    …]``); ``checkpoint`` is the file the last one left, which ``export`` shipped. ``scores`` maps a test set
+    (``"synthetic"``, ``"real"``, …) to its name, number of mixtures and the SI-SNRi / SDRi mean with the
+    half-width of its 95 % interval, e.g. ``card("course-small")["scores"]["real"]["si_snri"]["mean"]``.
+
+    Raises:
+        CourseError: an unknown name, or a card file that is missing or not valid JSON.
+    """
+    path = CARDS / f"{shipped_path(name).stem}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CourseError(f"{path}: the model card of {name!r} is missing") from None
+    except json.JSONDecodeError as err:
+        raise CourseError(f"{path}: not a readable model card ({err})") from None
+    missing = [key for key in CARD_KEYS if key not in data]
+    if missing:
+        raise CourseError(f"{path}: the model card lacks {', '.join(missing)}")
+    return data
+
+
+def command_line(args: list[str]) -> str:
+    """One recipe command as a shell line (quoted where needed), e.g. to print or paste."""
+    return shlex.join(args)
 
 
 def train_hint(name: str) -> str:
     """How to get the shipped model ``name`` when its file is missing: where it comes from, or the recipe."""
-    best = best_checkpoint(name)
+    made = card(name)
+    best = made["checkpoint"]
+    steps = "`, then `".join(command_line(args) for args in made["recipe"])
     return (f"it ships inside the package (a git checkout or an install with package data has it); or train "
-            f"one: `{'`, then `'.join(RECIPES[name])}`, and load {best} instead (`--checkpoint {best}`)")
+            f"one: `{steps}`, and load {best} instead (`--checkpoint {best}`)")
 
 
 #: What a checkpoint says about itself besides its weights (``record``).
@@ -227,3 +175,72 @@ def export(checkpoint, out) -> Path:
     """
     state = load_checkpoint(resolve(checkpoint))
     return save_checkpoint(inference_part(state), out)
+
+
+# --------------------------------------------------------------------------- the cards as text
+def _score(card_: dict, test_set: str) -> str:
+    """``mean ± ci`` SI-SNRi of one test set of a card, or a dash where it was not scored."""
+    entry = card_["scores"].get(test_set)
+    if entry is None:
+        return "—"
+    value = entry["si_snri"]
+    return f"{value['mean']:.2f} ± {value['ci95']:.2f}" if value["ci95"] is not None else f"{value['mean']:.2f}"
+
+
+def models_table(names=None, link: str | None = None) -> str:
+    """The shipped models as a Markdown table read from their cards: name, size, use, and SI-SNRi (dB) on the
+    synthetic and the real test set. ``link``: a format string for each name's link, e.g.
+    ``"docs/models.md#{name}"``."""
+    rows = ["| model | parameters | what it is | synthetic test SI-SNRi | real test SI-SNRi |",
+            "|---|---|---|---|---|"]
+    for name in names or SHIPPED:
+        made = card(name)
+        label = f"[`{name}`]({link.format(name=name)})" if link else f"`{name}`"
+        rows.append(f"| {label} | {made['architecture']['parameters'] / 1e6:.2f} M | {made['summary']} | "
+                    f"{_score(made, 'synthetic')} | {_score(made, 'real')} |")
+    return "\n".join(rows)
+
+
+def format_card(made: dict) -> str:
+    """A model card as Markdown: what the model is for, its network, data, scores, limits, how it was made."""
+    arch = made["architecture"]
+    config = ", ".join(f"{k}={v}" for k, v in arch["config"].items())
+    field = f"; receptive field {arch['receptive_field_s']:.2f} s" if arch.get("receptive_field_s") else ""
+    lines = [f"## {made['name']}", "", made["summary"] + ".", "", f"**Use.** {made['intended_use']}", "",
+             f"**Network.** {arch['class']}({config}); {arch['parameters']:,d} parameters{field}; "
+             f"{arch['sample_rate']} Hz; {arch['latency']}.", "",
+             "**Scores** (SI-SNRi / SDRi in dB, mean ± 95 % interval):", "",
+             "| test set | mixtures | SI-SNRi | SDRi | voices |", "|---|---|---|---|---|"]
+    for entry in made["scores"].values():
+        si, sd = entry["si_snri"], entry["sdri"]
+        sdri = "—" if sd["mean"] is None else f"{sd['mean']:.2f} ± {sd['ci95']:.2f}"
+        sisnri = f"{si['mean']:.2f}" + (f" ± {si['ci95']:.2f}" if si["ci95"] is not None else "")
+        if "per_source" in entry:
+            sisnri += " (" + ", ".join(f"{k} {v:.2f}" for k, v in entry["per_source"].items()) + ")"
+        lines.append(f"| {entry['name']} | {entry['n_mixtures']} | {sisnri} | {sdri} | {entry['voices']} |")
+    lines += ["", "**Limitations.**", "", *(f"- {item}" for item in made["limitations"]), "",
+              "**Training data.**", ""]
+    for source in made["training_data"]:
+        hours = "hours not recorded" if source["hours"] is None else f"{source['hours']:.2f} h"
+        lines.append(f"- {source['source']}: {source['speakers']}; {hours}; licence {source['licence']}")
+    lines += ["", f"**Selection.** {made['selection']}", "", "**History.**", "",
+              *(f"- {item}" for item in made["history"]["summary"]), "",
+              f"**Recipe** (then `export` of `{made['checkpoint']}`):", "", "```bash",
+              *(command_line(args) for args in made["recipe"]), "```"]
+    return "\n".join(lines)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``tasnet-edu models``."""
+    parser.add_argument("name", nargs="?", help=f"one model's card: {', '.join(SHIPPED)}")
+    parser.add_argument("--json", action="store_true", help="print the card as JSON, as stored")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    if args.name is None:
+        print(models_table())
+    elif args.json:
+        print(json.dumps(card(args.name), indent=1, ensure_ascii=False))
+    else:
+        print(format_card(card(args.name)))
+    return 0

@@ -7,6 +7,7 @@ would hide is still seen.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +21,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tasnet_edu"
 LAYERS = {
     "errors": 0, "tasnet_edu": 0.5,  # the package itself: CourseError, SAMPLE_RATE, __version__
     "utils": 1, "_depthwise": 1,
-    "audio": 2, "masks": 2, "metrics": 2, "encoders": 2, "tcn": 2,
+    "audio": 2, "masks": 2, "metrics": 2, "perceptual": 2, "encoders": 2, "tcn": 2,
     "data": 3, "models": 3,
-    "checkpoints": 4,
+    "checkpoints": 4, "pretrained": 4.5,
     "train": 5, "inference": 5, "compiled": 5,
     "streaming": 6, "averaging": 6,
     "evaluate": 7,
-    "pretrained": 8,
     "separate": 9, "viz": 9,
     "cli": 10, "course": 10, "__main__": 11, "exercises": 11,
 }
@@ -106,6 +106,19 @@ def test_the_readme_table_and_the_package_docstring_name_every_module():
     assert not not_in_readme, f"add {not_in_readme} to README.md's package table"
     not_in_docstring = sorted(m for m in public if not m.startswith("_") and f"``{m}``" not in docstring)
     assert not not_in_docstring, f"add {not_in_docstring} to tasnet_edu/__init__.py's docstring"
+
+
+def test_the_readme_table_lists_the_layers_in_order():
+    """README's package table claims each row imports only the rows above it: its layers must not go down."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## The package", 1)[1].split("\n## ", 1)[0]
+    rows = [re.findall(r"`tasnet_edu\.(\w+)", line.split("|")[1]) for line in table.splitlines()
+            if line.startswith("| `tasnet_edu.")]
+    assert rows, "README.md has no package table under '## The package'"
+    layers = [[LAYERS[name] for name in row] for row in rows]
+    wrong = [f"{rows[i]} (layers {layers[i]}) above {rows[i + 1]} (layers {layers[i + 1]})"
+             for i in range(len(rows) - 1) if max(layers[i]) > min(layers[i + 1])]
+    assert not wrong, wrong
 
 
 def test_imports_only_point_down():
