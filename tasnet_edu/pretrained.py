@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -22,41 +23,67 @@ from tasnet_edu.errors import CourseError
 RESOURCES = Path(__file__).resolve().parent / "resources"
 CARDS = RESOURCES  # the model cards, beside the weights
 
-#: Models the course ships: name → file under ``tasnet_edu/resources/``, written there by ``export``. Each has a
-#: model card beside it (``<name>.json``, read by ``card``): what it is for, how it was made and how it scores.
+#: Models the course ships: name → file under ``tasnet_edu/resources/``, written there by ``export``. Each has
+#: a model card beside it (``<name>.md``, read by ``card``): what it is for, how it was made, how it scores.
 SHIPPED = {
     "course-small": "course-small.pt",
     "course-small-espeak": "course-small-espeak.pt",
     "course-small-causal": "course-small-causal.pt",
     "deep-clustering": "deep-clustering.pt",
 }
+#: The heading above a card's data block.
+CARD_DATA = "## Card data"
 #: The keys every card has (``card``); ``check`` holds per-mixture scores a test recomputes from the weights.
 CARD_KEYS = ("name", "summary", "architecture", "intended_use", "limitations", "training_data", "recipe",
              "checkpoint", "selection", "scores", "check", "history")
 
 
+def card_path(name: str) -> Path:
+    """Where the model card of the shipped model ``name`` lives: ``<name>.md`` beside its weights."""
+    return CARDS / f"{shipped_path(name).stem}.md"
+
+
 def card(name: str) -> dict:
     """The model card of the shipped model ``name``: a dict with the keys of ``CARD_KEYS``.
 
-    ``recipe`` is the list of commands that made the model, each an argument list (``["tasnet-edu", "train",
-    …]``); ``checkpoint`` is the file the last one left, which ``export`` shipped. ``scores`` maps a test set
-    (``"synthetic"``, ``"real"``, …) to its name, number of mixtures and the SI-SNRi / SDRi mean with the
-    half-width of its 95 % interval, e.g. ``card("course-small")["scores"]["real"]["si_snri"]["mean"]``.
+    The card is one Markdown file beside the weights: text for people, then its data as a JSON block
+    (``CARD_DATA``), which this returns. ``recipe`` is the list of commands that made the model, each an
+    argument list (``["tasnet-edu", "train", …]``); ``checkpoint`` is the file the last one left, which
+    ``export`` shipped. ``scores`` maps a test set (``"synthetic"``, ``"real"``, …) to its name, number of
+    mixtures and the SI-SNRi / SDRi mean with the half-width of its 95 % interval, e.g.
+    ``card("course-small")["scores"]["real"]["si_snri"]["mean"]``.
 
     Raises:
-        CourseError: an unknown name, or a card file that is missing or not valid JSON.
+        CourseError: an unknown name, or a card file that is missing, has no data block or lacks a key.
     """
-    path = CARDS / f"{shipped_path(name).stem}.json"
+    path = card_path(name)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CourseError(f"{path}: the model card of {name!r} is missing") from None
+    block = text.split(CARD_DATA, 1)[1].split("```json\n", 1)[1] if CARD_DATA in text else ""
+    try:
+        data = json.loads(block.split("\n```", 1)[0])
     except json.JSONDecodeError as err:
-        raise CourseError(f"{path}: not a readable model card ({err})") from None
+        raise CourseError(f"{path}: not a readable model card: no JSON block after {CARD_DATA!r} ({err})"
+                          ) from None
     missing = [key for key in CARD_KEYS if key not in data]
     if missing:
         raise CourseError(f"{path}: the model card lacks {', '.join(missing)}")
     return data
+
+
+def write_card(data: dict) -> Path:
+    """Write the card ``data`` of a shipped model (``data["name"]``): its text made from the data, then the
+    data. Shipping a model is ``export`` of its weights and this."""
+    body = json.dumps(data, indent=1, ensure_ascii=False)
+    body = re.sub(r"\[[^\[\]{}]*\]", lambda m: " ".join(m.group(0).split()), body)  # flat lists on one line
+    note = ("The text above is made from this block (`tasnet_edu.pretrained.write_card`); "
+            "`pretrained.card(name)` returns it.")
+    text = f"{format_card(data)}\n\n{CARD_DATA}\n\n{note}\n\n```json\n{body}\n```\n"
+    path = card_path(data["name"])
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def command_line(args: list[str]) -> str:
@@ -184,32 +211,42 @@ def _score(card_: dict, test_set: str) -> str:
     if entry is None:
         return "—"
     value = entry["si_snri"]
-    return f"{value['mean']:.2f} ± {value['ci95']:.2f}" if value["ci95"] is not None else f"{value['mean']:.2f}"
+    interval = f" ± {value['ci95']:.2f}" if value["ci95"] is not None else ""
+    return f"{value['mean']:.2f}{interval}"
 
 
-def models_table(names=None, link: str | None = None) -> str:
-    """The shipped models as a Markdown table read from their cards: name, size, use, and SI-SNRi (dB) on the
-    synthetic and the real test set. ``link``: a format string for each name's link, e.g.
-    ``"docs/models.md#{name}"``."""
-    rows = ["| model | parameters | what it is | synthetic test SI-SNRi | real test SI-SNRi |",
-            "|---|---|---|---|---|"]
+def models_table(names=None, link: str | None = None, scores: bool = True) -> str:
+    """The shipped models as a Markdown table read from their cards: name, size, use and latency, and (with
+    ``scores``) SI-SNRi in dB on the synthetic and the real test set. ``link``: a format string for each
+    name's link, e.g. ``"tasnet_edu/resources/{name}.md"``."""
+    head = "| model | parameters | what it is | latency |"
+    rule = "|---|---|---|---|"
+    if scores:
+        head, rule = head + " synthetic test SI-SNRi | real test SI-SNRi |", rule + "---|---|"
+    rows = [head, rule]
     for name in names or SHIPPED:
         made = card(name)
+        arch = made["architecture"]
         label = f"[`{name}`]({link.format(name=name)})" if link else f"`{name}`"
-        rows.append(f"| {label} | {made['architecture']['parameters'] / 1e6:.2f} M | {made['summary']} | "
-                    f"{_score(made, 'synthetic')} | {_score(made, 'real')} |")
+        latency_ms = arch["algorithmic_latency_ms"]
+        latency = "offline" if latency_ms is None else f"{latency_ms:g} ms"
+        row = f"| {label} | {arch['parameters'] / 1e6:.2f} M | {made['summary']} | {latency} |"
+        if scores:
+            row += f" {_score(made, 'synthetic')} | {_score(made, 'real')} |"
+        rows.append(row)
     return "\n".join(rows)
 
 
 def format_card(made: dict) -> str:
-    """A model card as Markdown: what the model is for, its network, data, scores, limits, how it was made."""
+    """A model card as Markdown: what the model is for, its network, scores, limits, data and making."""
     arch = made["architecture"]
     config = ", ".join(f"{k}={v}" for k, v in arch["config"].items())
     field = f"; receptive field {arch['receptive_field_s']:.2f} s" if arch.get("receptive_field_s") else ""
-    lines = [f"## {made['name']}", "", made["summary"] + ".", "", f"**Use.** {made['intended_use']}", "",
-             f"**Network.** {arch['class']}({config}); {arch['parameters']:,d} parameters{field}; "
-             f"{arch['sample_rate']} Hz; {arch['latency']}.", "",
-             "**Scores** (SI-SNRi / SDRi in dB, mean ± 95 % interval):", "",
+    lines = [f"# Model card: {made['name']}", "", made["summary"] + ".", "",
+             "## Use", "", made["intended_use"], "",
+             "## Network", "", f"{arch['class']}({config}); {arch['parameters']:,d} parameters{field}; "
+             f"{arch['sample_rate']} Hz input; {arch['latency']}.", "",
+             "## Scores", "", "SI-SNRi and SDRi in dB, mean ± 95 % interval.", "",
              "| test set | mixtures | SI-SNRi | SDRi | voices |", "|---|---|---|---|---|"]
     for entry in made["scores"].values():
         si, sd = entry["si_snri"], entry["sdri"]
@@ -218,14 +255,14 @@ def format_card(made: dict) -> str:
         if "per_source" in entry:
             sisnri += " (" + ", ".join(f"{k} {v:.2f}" for k, v in entry["per_source"].items()) + ")"
         lines.append(f"| {entry['name']} | {entry['n_mixtures']} | {sisnri} | {sdri} | {entry['voices']} |")
-    lines += ["", "**Limitations.**", "", *(f"- {item}" for item in made["limitations"]), "",
-              "**Training data.**", ""]
+    lines += ["", "## Limitations", "", *(f"- {item}" for item in made["limitations"]), "",
+              "## Training data", ""]
     for source in made["training_data"]:
         hours = "hours not recorded" if source["hours"] is None else f"{source['hours']:.2f} h"
         lines.append(f"- {source['source']}: {source['speakers']}; {hours}; licence {source['licence']}")
-    lines += ["", f"**Selection.** {made['selection']}", "", "**History.**", "",
+    lines += ["", "## Selection", "", made["selection"], "", "## History", "",
               *(f"- {item}" for item in made["history"]["summary"]), "",
-              f"**Recipe** (then `export` of `{made['checkpoint']}`):", "", "```bash",
+              "## Recipe", "", f"These commands, then `export` of `{made['checkpoint']}`:", "", "```bash",
               *(command_line(args) for args in made["recipe"]), "```"]
     return "\n".join(lines)
 
@@ -240,7 +277,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.name is None:
         print(models_table())
     elif args.json:
-        print(json.dumps(card(args.name), indent=1, ensure_ascii=False))
+        print(json.dumps(card(args.name), indent=1, ensure_ascii=False))  # the data block, as stored
     else:
         print(format_card(card(args.name)))
     return 0

@@ -1,4 +1,4 @@
-"""Model cards (`pretrained.card`): complete, true to the weights beside them, and the source of every table."""
+"""Model cards (`pretrained.card`): complete, true to the weights beside them, the source of every table."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_models_command_prints_the_table_and_a_card(capsys):
 
     assert cli.main(["models", "course-small"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("## course-small") and "tasnet-edu train --init runs/real-2/best.pt" in text
+    assert text.startswith("# Model card: course-small") and "tasnet-edu train --init runs/real-2/best.pt" in text
     assert cli.main(["models", "course-small", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == pretrained.card("course-small")
 
@@ -111,22 +111,32 @@ def test_broken_or_missing_card_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "CARDS", tmp_path)
     with pytest.raises(CourseError, match="the model card of 'course-small' is missing"):
         pretrained.card("course-small")
-    (tmp_path / "course-small.json").write_text("{not json")
-    with pytest.raises(CourseError, match="course-small.json: not a readable model card"):
+    path = tmp_path / "course-small.md"
+    path.write_text("# Model card: course-small\n\nno data here\n")
+    with pytest.raises(CourseError, match="course-small.md: not a readable model card: no JSON block"):
         pretrained.card("course-small")
-    (tmp_path / "course-small.json").write_text(json.dumps({"name": "course-small"}))
+    path.write_text(f"{pretrained.CARD_DATA}\n\n```json\n{{\"name\": \"course-small\"}}\n```\n")
     with pytest.raises(CourseError, match="the model card lacks summary, architecture"):
         pretrained.card("course-small")
 
 
-def test_readme_and_docs_show_the_cards_as_they_are():
-    """README's models table and docs/models.md are rendered from the cards (scripts/render_docs.py)."""
+@pytest.mark.parametrize("name", NAMES)
+def test_card_text_is_made_from_its_data(name, tmp_path, monkeypatch):
+    """The words a reader sees say what the data says (scripts/render_docs.py rewrites them)."""
+    shipped, data = pretrained.card_path(name).read_text(encoding="utf-8"), pretrained.card(name)
+    monkeypatch.setattr(pretrained, "CARDS", tmp_path)
+    assert pretrained.write_card(data).read_text(encoding="utf-8") == shipped
+
+
+def test_readme_table_is_made_from_the_cards_and_holds_no_score():
+    """README's models table is rendered from the cards without scores, so a ship leaves README alone."""
     spec = importlib.util.spec_from_file_location("render_docs", ROOT / "scripts" / "render_docs.py")
     render_docs = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(render_docs)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert render_docs.with_models_table(readme) == readme
-    assert (ROOT / "docs" / "models.md").read_text(encoding="utf-8") == render_docs.models_doc()
+    table = readme.split(render_docs.BEGIN)[1].split(render_docs.END)[0]
+    assert "SI-SNRi" not in table and all(f"resources/{name}.md" in table for name in NAMES)
 
 
 def test_make_natural_data_runs_the_steps_of_course_smalls_recipe():
