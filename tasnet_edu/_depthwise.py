@@ -1,12 +1,19 @@
 """The TCN's dilated depthwise convolution as a fast CPU kernel (a speed trick, not part of the paper).
 
 ``tasnet_edu.tcn.Conv1DBlock`` calls ``depthwise_conv`` where the paper has a grouped, dilated ``nn.Conv1d``:
-the same numbers and gradients (tested), several times faster on CPU.
+the same numbers and gradients (tested), several times faster on CPU. On other devices (a CUDA GPU)
+``depthwise_conv`` calls ``F.conv1d`` on padded input instead: cuDNN has grouped-convolution kernels, while
+the shifted sum would launch about 2·P small kernels per layer and direction (``SHIFTED_SUM_DEVICES``).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+
+#: Device types where ``depthwise_conv`` uses the shifted sum; elsewhere ``F.conv1d``.
+#: ``scripts/gpu_check.py`` times both on a GPU: add ``"cuda"`` only if it measures the shifted sum faster.
+SHIFTED_SUM_DEVICES = {"cpu"}
 
 
 def _shifted_sum(x: torch.Tensor, w: torch.Tensor, shifts: list[int], bias: torch.Tensor) -> torch.Tensor:
@@ -64,5 +71,20 @@ def depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, di
     """
     P = weight.shape[-1]
     centre = P - 1 if causal else (P - 1) // 2
+    if x.device.type not in SHIFTED_SUM_DEVICES:
+        return padded_conv1d(x, weight, bias, dilation, centre)
     shifts = [(p - centre) * dilation for p in range(P)]  # output frame t reads input frame t + shift
     return _DepthwiseConv.apply(x, weight, bias, shifts)
+
+
+def padded_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dilation: int,
+                  centre: int) -> torch.Tensor:
+    """The same convolution by ``F.conv1d`` (cuDNN on a GPU): tap ``centre`` sits on the output frame, so
+    ``centre · d`` zeros go on the left and ``(P − 1 − centre) · d`` on the right.
+
+    Shapes: ``x (batch, H, frames)``, ``weight (H, 1, P)``, ``bias (H,)`` → ``(batch, H, frames)``.
+    """
+    left, right = centre * dilation, (weight.shape[-1] - 1 - centre) * dilation
+    if left == right:  # no padded copy of x: conv1d pads both sides itself
+        return F.conv1d(x, weight, bias, padding=left, dilation=dilation, groups=weight.shape[0])
+    return F.conv1d(F.pad(x, (left, right)), weight, bias, dilation=dilation, groups=weight.shape[0])

@@ -14,16 +14,19 @@ One loop for every model: a model with a ``loss(mix, sources)`` method is traine
 clustering's affinity loss lives on its embeddings, not on separated signals: preset ``deep-clustering``);
 any other model on the uPIT SI-SNR of its output (``si_snr_loss``).
 
-Mixed precision: on GPUs with bf16 support the forward pass runs under bf16 autocast; the SI-SNR loss is
-always computed in float32 (``tasnet_edu.metrics`` turns autocast off for it). fp16 is never used: its
-largest number is 65504, so a sum of squares over a 4 s segment can overflow (at 8 kHz, 32000 samples,
-once the segment's RMS exceeds √(65504 / 32000) ≈ 1.43), and the squares of quiet samples fall below its
-smallest normal number; ŝ − s_target cancels most of its ≈ 3.3 significant digits
-at high SI-SNR; and it would need loss scaling. bf16 has float32's range.
+Mixed precision (``tasnet_edu.utils.autocast_dtype``): on GPUs with bf16 units (A100, L4, H100) the forward
+pass runs under bf16 autocast; on GPUs whose tensor cores multiply fp16 but not bf16 (T4, V100) under fp16
+autocast with loss scaling (``torch.amp.GradScaler``: a step whose unscaled gradients are not finite is
+skipped and the scale lowered, as the scaler does); elsewhere in float32. The SI-SNR loss is always computed
+in float32 on float32-cast outputs (``tasnet_edu.metrics`` turns autocast off for it): fp16's largest number
+is 65504, so a sum of squares over a 4 s segment would overflow (at 8 kHz, 32000 samples, once the
+segment's RMS exceeds √(65504 / 32000) ≈ 1.43), and ŝ − s_target would cancel most of its ≈ 3.3
+significant digits at high SI-SNR. Deep clustering's affinity loss is computed in float32 too.
 
 Several GPUs or machines: launch the same command under ``torchrun --nproc_per_node=K -m tasnet_edu.cli
 train …``; every process then trains on its share of each epoch (DistributedSampler) and
-DistributedDataParallel averages the gradients.
+DistributedDataParallel averages the gradients (NCCL between GPUs, gloo between CPU processes:
+``distributed_backend``).
 """
 
 from __future__ import annotations
@@ -57,7 +60,21 @@ from tasnet_edu.checkpoints import (  # noqa: F401 (model_from_checkpoint: chapt
 from tasnet_edu.data import datasets
 from tasnet_edu.errors import CourseError
 from tasnet_edu.models.conv_tasnet import TINY as TINY_MODEL
-from tasnet_edu.utils import autocast, autocast_dtype, default_device, seed_everything
+from tasnet_edu.utils import (
+    PRECISIONS,
+    autocast,
+    autocast_dtype,
+    cudnn_benchmark,
+    default_device,
+    defer_non_finite,
+    grad_scaler,
+    module_device,
+    seed_everything,
+)
+
+#: fp16 training: this many skipped steps in a row (non-finite gradients even with the loss scale shrunk
+#: 2**25-fold) is divergence, not an overflow that a smaller scale cures.
+MAX_SKIPPED_IN_A_ROW = 25
 
 
 @dataclass
@@ -74,7 +91,8 @@ class TrainConfig:
     (``None``: one pass over the training set); the learning rate halves after ``lr_patience`` epochs without
     a better validation SI-SNRi and training stops after ``stop_patience``; ``valid_items`` caps the
     validation set (``None``: all of it); ``pit=False`` uses the fixed-order loss (for the demonstration in
-    chapter 09); ``amp`` allows bf16 autocast on a GPU that supports it; ``checkpoint_every`` also writes
+    chapter 09); ``amp`` allows mixed precision on a GPU (bf16, or fp16 with loss scaling where there are no
+    bf16 units: ``utils.autocast_dtype``); ``checkpoint_every`` also writes
     ``last.pt`` every that many steps inside an epoch (a Colab session can end at any moment).
     """
 
@@ -100,34 +118,39 @@ class TrainConfig:
     seed: int = 0
 
 
-#: Named configurations. ``cpu-tiny``: a 0.1 M-parameter model, minutes on 2 CPU cores, for the course's
-#: generated data. ``colab-t4``: a 1.6 M-parameter model (the paper's N and H halved, two repeats) that fits a
-#: free Colab T4 session (16 GB, a few hours) with 4 s segments. ``paper``: the paper's model and recipe.
-#: We found no batch size in the paper's training section; 4 segments of 4 s per process is our choice.
-#: ``course-small``: the shipped model's first 14 epochs (``tasnet_edu.pretrained.RECIPES`` goes on), sized
-#: for two CPU cores: L = 32 (a 4 ms window, half the paper's frame rate), the paper's N and H halved, two
-#: repeats; 2 s crops, dynamic mixing of the course's training voices. ``course-small-causal``: the same
-#: network and recipe made causal (cLN, left padding only), trained from random weights (8 epochs: 4.17 dB on
-#: the course's test set); the shipped ``pretrained.load("course-small-causal")`` instead starts from an
-#: earlier stage of course-small's weights made causal (``--init … --causal``, ``pretrained.RECIPES``).
-#: ``deep-clustering``: the shipped deep clustering model's recipe (Hershey et al.'s BLSTM, 2 × 192 cells,
-#: D = 20, trained on its affinity loss): 20 epochs of 500 steps of 16 × 1 s crops, dynamic mixing, the rate
-#: halved after 3 validations without a better SI-SNRi.
-COURSE_SMALL = TrainConfig(model_config=dict(N=256, L=32, B=128, H=256, Sc=128, P=3, X=8, R=2),
-                           segment=2.0, batch_size=4, dynamic_mix=True, max_epochs=14, steps_per_epoch=750,
-                           valid_items=100, num_workers=0, checkpoint_every=200)
+#: Named configurations; the comment beside each value says why it is what it is.
+#: Two CPU cores cannot train the paper's model, so ``course-small`` shrinks it where accuracy costs least.
+COURSE_SMALL = TrainConfig(
+    # L = 32 (4 ms): half the paper's frame rate halves every layer's work; N, H halved and R = 2 repeats
+    # keep a 2 s receptive field at a third of the parameters.
+    model_config=dict(N=256, L=32, B=128, H=256, Sc=128, P=3, X=8, R=2),
+    segment=2.0,  # 2 s crops: twice the steps of 4 s crops per CPU hour
+    batch_size=4,  # the paper gives no batch size; 4 crops make a step of about 0.6 s on 2 cores
+    dynamic_mix=True,  # new pairs every step: a few thousand generated utterances never repeat a mixture
+    max_epochs=14, steps_per_epoch=750,  # 7-10 min an epoch on 2 cores: a checkpoint that often
+    valid_items=100,  # all of the course data's validation mixtures (make-data --n-valid 100)
+    num_workers=0, checkpoint_every=200)
 PRESETS: dict[str, TrainConfig] = {
+    # A 0.1 M-parameter model that learns something in minutes: for tests and chapter 09.
     "cpu-tiny": TrainConfig(model_config=TINY_MODEL, segment=1.0, batch_size=4, max_epochs=4,
                             steps_per_epoch=100, valid_items=20, num_workers=0),
+    # The paper's window (L = 16) with N and H halved and two repeats (1.6 M parameters): a free Colab T4
+    # (16 GB, a few hours per session) trains it on the paper's 4 s segments.
     "colab-t4": TrainConfig(model_config=dict(N=256, L=16, B=128, H=256, Sc=128, P=3, X=8, R=2),
                             segment=4.0, batch_size=8, max_epochs=30, steps_per_epoch=1000,
                             valid_items=500, num_workers=2, checkpoint_every=200),
     "course-small": COURSE_SMALL,
-    "course-small-causal": dataclasses.replace(  # the first causal run was stopped after 8 epochs
+    # The same network causal (cLN, left padding only), from random weights; 8 epochs show the gap to the
+    # non-causal model. The shipped causal model starts from non-causal weights instead (its model card).
+    "course-small-causal": dataclasses.replace(
         COURSE_SMALL, model_config={**COURSE_SMALL.model_config, "causal": True, "norm": "cLN"},
         max_epochs=8),
+    # The paper's model and recipe (4 s segments, 100 epochs); we found no batch size in the paper: 4 per
+    # process is our choice.
     "paper": TrainConfig(model_config=dict(N=512, L=16, B=128, H=512, Sc=128, P=3, X=8, R=3),
                          segment=4.0, batch_size=4, max_epochs=100, num_workers=4, checkpoint_every=1000),
+    # Hershey et al.'s BLSTM (2 × 192 cells, D = 20, bins 20 dB below the loudest left out), trained on its
+    # affinity loss; 1 s crops suffice for a recurrent model and let a batch of 16 fit a CPU step.
     "deep-clustering": TrainConfig(
         model_class="DeepClustering", model_config=dict(D=20, hidden=192, layers=2, silence_db=20.0),
         segment=1.0, batch_size=16, dynamic_mix=True, lr=2e-3, max_epochs=20, steps_per_epoch=500,
@@ -163,6 +186,10 @@ class Objective(torch.nn.Module):
     embeddings); otherwise the uPIT (or, with ``pit=False``, fixed-order) SI-SNR loss of ``model(mix)``,
     computed in float32 even under autocast. One module, so that DistributedDataParallel wraps the whole
     forward pass of a step, whichever loss it is.
+
+    A non-finite output raises nothing here: it makes the loss NaN (``utils.defer_non_finite``), which
+    ``Trainer.train_step`` checks once per step on every process at the same point (a process that raised
+    here, before the backward pass, would leave the others waiting in the gradient all-reduce).
     """
 
     def __init__(self, model: torch.nn.Module, pit: bool = True):
@@ -173,10 +200,8 @@ class Objective(torch.nn.Module):
         own_loss = getattr(self.model, "loss", None)
         if callable(own_loss):
             return own_loss(mix, sources)
-        est = self.model(mix)
-        if not torch.isfinite(est).all():
-            raise TrainingDiverged("the model output")
-        return si_snr_loss(est.float(), sources, self.pit)
+        est, factor = defer_non_finite(self.model(mix).float())
+        return si_snr_loss(est, sources, self.pit) * factor
 
 
 @torch.no_grad()
@@ -212,12 +237,49 @@ def _collate(items):
     return torch.stack([m for m, _ in items]), torch.stack([s for _, s in items])
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); starts the process group when launched by torchrun (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+def distributed_backend(device) -> str:
+    """The process-group backend for training on ``device``: NCCL between CUDA GPUs, gloo between CPUs."""
+    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+
+
+def collective_device(device) -> torch.device:
+    """Where a tensor must be for a collective of the process group that ``distributed_backend(device)``
+    chose: NCCL reduces CUDA tensors only ("No backend type associated with device type cpu"), gloo CPU
+    tensors."""
+    device = torch.device(device)
+    return device if distributed_backend(device) == "nccl" else torch.device("cpu")
+
+
+def launched_by_torchrun() -> bool:
+    """True when the environment describes a process group (``torchrun`` sets RANK and WORLD_SIZE), even
+    one of a single process (``torchrun --nproc_per_node 1``)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def start_distributed(device=None) -> tuple[int, int, torch.device, bool]:
+    """``(rank, world size, device, started)`` of this process.
+
+    Under ``torchrun`` (``launched_by_torchrun``) the device is GPU ``LOCAL_RANK`` when CUDA is available
+    (or the CUDA ``device`` given without an index) and made this process's current GPU *before* the
+    process group starts, so that NCCL does not put every process's communicator on GPU 0; the group is then
+    started with ``distributed_backend(device)``. ``started``: this call started it (``Trainer.close``
+    destroys only a group it started). Outside ``torchrun``: ``(0, 1, device, False)``.
+    """
+    if not launched_by_torchrun() and not dist.is_initialized():
+        return 0, 1, torch.device(device) if device is not None else default_device(), False
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
+    started = False
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(distributed_backend(device))
+        started = True
+    return dist.get_rank(), dist.get_world_size(), device, started
 
 
 class Trainer:
@@ -229,11 +291,14 @@ class Trainer:
         valid_set: dataset of whole utterances (any lengths; scored one at a time), or ``None``.
         model: a module ``(batch, time) → (batch, n_src, time)``; default: built from the config.
         out_dir: folder for ``last.pt``, ``best.pt`` and ``log.csv``; ``None`` writes nothing.
-        device: default CUDA when available.
+        device: where to train. Default: where ``model`` is when one is given (a model on the CPU stays
+            there), else CUDA when available; under ``torchrun``, GPU ``LOCAL_RANK``.
         progress: show a tqdm bar.
         valid_name: the validation set's name, recorded with each epoch (scores on two sets do not compare).
         keep_epochs: also write each epoch's weights to ``out_dir/epochs/epoch-NNN.pt`` (no optimizer state;
             ``tasnet_edu.averaging`` averages them).
+        precision: ``"bf16"``, ``"fp16"`` or ``"fp32"`` to override ``utils.autocast_dtype``'s choice
+            (``None``: that choice, which ``config.amp=False`` makes fp32).
 
     State that makes a resumed run continue exactly: model and optimizer state, the plateau scheduler,
     ``epoch`` and ``step_in_epoch`` (the data order of an epoch is drawn from ``(seed, epoch)``, so the
@@ -242,12 +307,13 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, train_set, valid_set=None, *, model=None, out_dir=None,
                  device=None, progress: bool = True, valid_name: str | None = None,
-                 keep_epochs: bool = False):
+                 keep_epochs: bool = False, precision: str | None = None):
         self.config = config = dataclasses.replace(config)  # a copy: never change a preset in place
-        self.rank, self.world = _distributed()
-        if self.world > 1 and device is None and torch.cuda.is_available():
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        self.device = torch.device(device) if device is not None else default_device()
+        if precision is not None and precision not in PRECISIONS:
+            raise CourseError(f"precision must be one of {sorted(PRECISIONS)} or None, got {precision!r}")
+        if device is None and model is not None and not launched_by_torchrun():
+            device = module_device(model, default_device())
+        self.rank, self.world, self.device, self._started_group = start_distributed(device)
         seed_everything(config.seed)
         if model is None:
             model = model_from_config(config)
@@ -256,7 +322,8 @@ class Trainer:
             config.model_config = dict(getattr(model, "config", config.model_config))
         self.model = model.to(self.device)
         objective = Objective(self.model, config.pit)
-        self.objective = DistributedDataParallel(objective) if self.world > 1 else objective
+        self.distributed = dist.is_initialized()
+        self.objective = DistributedDataParallel(objective) if self.distributed else objective
         self.train_set, self.valid_set, self.valid_name = train_set, valid_set, valid_name
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.keep_epochs = keep_epochs
@@ -266,11 +333,14 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="max", factor=0.5, patience=config.lr_patience - 1,
             threshold=0.0, threshold_mode="abs")
-        self.autocast_dtype = autocast_dtype(self.device, config.amp)
+        self.autocast_dtype = (autocast_dtype(self.device, config.amp) if precision is None
+                               else PRECISIONS[precision])
+        self.scaler = grad_scaler(self.device, self.autocast_dtype)  # enabled for fp16 only
+        self.skipped_in_a_row = 0
         self.epoch, self.step_in_epoch, self.step = 0, 0, 0
         self.best, self.bad_epochs = -math.inf, 0
         self.history = {"step": [], "loss": [], "valid_step": [], "valid_si_snri": [], "epochs": [],
-                        "train_seconds": 0.0, "audio_seconds": 0.0}
+                        "train_seconds": 0.0, "audio_seconds": 0.0, "skipped_steps": 0}
 
     # ---- data -------------------------------------------------------------------------------------------
     def steps_in_epoch(self) -> int:
@@ -290,30 +360,52 @@ class Trainer:
         bs = self.config.batch_size
         indices = list(sampler)[self.step_in_epoch * bs: self.steps_in_epoch() * bs]
         return DataLoader(self.train_set, batch_size=bs, sampler=indices, collate_fn=_collate,
-                          num_workers=self.config.num_workers)
+                          num_workers=self.config.num_workers, pin_memory=self.device.type == "cuda")
 
     # ---- one step -------------------------------------------------------------------------------------
     def train_step(self, mix: torch.Tensor, sources: torch.Tensor) -> float:
-        """One optimisation step on a batch ``mix (batch, time)``, ``sources (batch, n_src, time)``."""
+        """One optimisation step on a batch ``mix (batch, time)``, ``sources (batch, n_src, time)``; returns
+        the loss (NaN for an fp16 step skipped by the loss scaler).
+
+        The step reads one pair of numbers back from the GPU, the loss (for the log) and whether the loss
+        and gradients are finite (for every process alike); everything else stays queued on the GPU.
+        """
         self.objective.train()
-        mix, sources = mix.to(self.device), sources.to(self.device)
-        try:
+        mix = mix.to(self.device, non_blocking=True)
+        sources = sources.to(self.device, non_blocking=True)
+        with cudnn_benchmark(True):  # fixed crop length: the fastest convolution algorithm is worth finding
             with autocast(self.device, self.autocast_dtype):
                 loss = self.objective(mix, sources)
-        except TrainingDiverged as what:
-            self._diverged(str(what))
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)  # no-op unless fp16: the clip and the check see true gradients
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
-        if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
-            self._diverged("the loss" if not torch.isfinite(loss) else "the gradient norm")
-        self.optimizer.step()
-        loss = loss.detach()
+        loss = loss.detach().float()
+        bad = torch.stack([~torch.isfinite(loss), ~torch.isfinite(grad_norm)]).float()
+        if self.distributed:  # one process's NaN stops (or skips) the step on all of them
+            bad = bad.to(collective_device(self.device))
+            dist.all_reduce(bad)
+        loss_value, bad_loss, bad_grad = torch.cat([loss[None], bad.to(loss.device)]).tolist()
+        if self.scaler.is_enabled():
+            if bad_loss and not bad_grad:  # an output overflow whose gradients were cut off: skip it as well
+                self.scaler.update(self.scaler.get_scale() * self.scaler.get_backoff_factor())
+            else:
+                self.scaler.step(self.optimizer)  # skipped when the unscaled gradients are not finite
+                self.scaler.update()
+            skipped = bool(bad_loss or bad_grad)
+            self.skipped_in_a_row = self.skipped_in_a_row + 1 if skipped else 0
+            self.history["skipped_steps"] += int(skipped)
+            if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+                self._diverged(f"the gradients of {MAX_SKIPPED_IN_A_ROW} fp16 steps in a row")
+        elif bad_loss or bad_grad:
+            self._diverged("the loss" if bad_loss else "the gradient norm")
+        else:
+            self.optimizer.step()
         self.step += 1
         self.step_in_epoch += 1
         seconds = mix.numel() / self.config.sample_rate
         self.history["audio_seconds"] += seconds * self.world
-        return float(loss)
+        return loss_value if not (bad_loss or bad_grad) else math.nan
 
     def _diverged(self, what: str):
         last = self.out_dir / "last.pt" if self.out_dir and (self.out_dir / "last.pt").exists() else None
@@ -325,9 +417,11 @@ class Trainer:
     # ---- validation -------------------------------------------------------------------------------------
     def validate(self) -> float:
         """Mean SI-SNRi (dB) over the validation set (at most ``valid_items`` utterances), all processes."""
-        total = validation_total(self.model, self.valid_set, self.config.valid_items, device=self.device,
-                                 dtype=self.autocast_dtype, rank=self.rank, world=self.world)
-        if self.world > 1:
+        with cudnn_benchmark(False):  # every utterance has its own length: no per-shape search
+            total = validation_total(self.model, self.valid_set, self.config.valid_items, device=self.device,
+                                     dtype=self.autocast_dtype, rank=self.rank, world=self.world)
+        if self.distributed:
+            total = total.to(collective_device(self.device))
             dist.all_reduce(total)
         return float(total[0] / total[1])
 
@@ -380,6 +474,7 @@ class Trainer:
 
     def _end_epoch(self, losses: list[float]) -> bool:
         """Validate, schedule, log and checkpoint after a full epoch; True when early stopping says stop."""
+        losses = [loss for loss in losses if math.isfinite(loss)]  # fp16: the scaler's skipped steps
         if self.valid_set is None:
             score = -sum(losses) / max(len(losses), 1)
         elif self.history["valid_step"][-1:] == [self.step]:  # just validated (valid_every)
@@ -430,7 +525,8 @@ class Trainer:
             "metrics": {"best_valid_si_snri": self.best, "bad_epochs": self.bad_epochs,
                         "epochs": self.history["epochs"]},
             "progress": {"step": self.step, "step_in_epoch": self.step_in_epoch,
-                         "history": {k: v for k, v in self.history.items() if k != "epochs"}},
+                         "history": {k: v for k, v in self.history.items() if k != "epochs"},
+                         "grad_scaler": self.scaler.state_dict(), "skipped_in_a_row": self.skipped_in_a_row},
             "versions": versions(),
         }
 
@@ -448,7 +544,11 @@ class Trainer:
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         progress = checkpoint["progress"]
         self.step, self.step_in_epoch = progress["step"], progress["step_in_epoch"]
-        self.history = {**progress["history"], "epochs": list(checkpoint["metrics"]["epochs"])}
+        epochs = list(checkpoint["metrics"]["epochs"])
+        self.history = {"skipped_steps": 0, **progress["history"], "epochs": epochs}
+        if self.scaler.is_enabled() and progress.get("grad_scaler"):  # an fp16 run goes on at its loss scale
+            self.scaler.load_state_dict(progress["grad_scaler"])
+            self.skipped_in_a_row = progress.get("skipped_in_a_row", 0)
 
     def warm_start(self, checkpoint: dict, lr: float | None = None) -> None:
         """Go on from ``checkpoint``'s weights, epoch count, learning rate (or ``lr``: a warm restart) and
@@ -482,6 +582,30 @@ class Trainer:
         trainer.load_state(checkpoint)
         return trainer
 
+    def close(self) -> None:
+        """Destroy the process group if this trainer started it (``torchrun``); nothing otherwise."""
+        if self._started_group and dist.is_initialized():
+            dist.destroy_process_group()
+        self._started_group = False
+
+
+def resume_or_start(config: TrainConfig, train_set, valid_set=None, *, out_dir, **kwargs) -> Trainer:
+    """The trainer of a notebook cell that is simply run again after a disconnect.
+
+    When ``out_dir/last.pt`` exists the run saved there goes on (``Trainer.resume``, with its own config;
+    ``config`` is then not used); otherwise a new run starts with ``config``. A folder that holds ``log.csv``
+    or ``best.pt`` but no ``last.pt`` is refused (``CourseError``) rather than mixing two runs in its files.
+    Keyword arguments as ``Trainer``.
+    """
+    out_dir = Path(out_dir)
+    if (out_dir / "last.pt").is_file():
+        return Trainer.resume(out_dir / "last.pt", train_set, valid_set, out_dir=out_dir, **kwargs)
+    leftovers = [name for name in ("log.csv", "best.pt") if (out_dir / name).exists()]
+    if leftovers:
+        raise CourseError(f"{out_dir} holds {', '.join(leftovers)} but no last.pt, so that run cannot go on; "
+                          "delete those files or pick another folder for the new run")
+    return Trainer(config, train_set, valid_set, out_dir=out_dir, **kwargs)
+
 
 def model_from_config(config: TrainConfig) -> torch.nn.Module:
     """A freshly initialised model named by ``config.model_class`` with ``config.model_config``."""
@@ -503,6 +627,7 @@ def fit(model, train_set, valid_set=None, *, steps: int | None = None, epochs: i
         batch_size, lr, clip, seed: as in ``TrainConfig``; ``pit=False`` trains with the fixed-order loss.
         log_every: validate every that many steps (default: 10 points along the run).
         valid_items: at most this many validation utterances.
+        device: where to train; default: where ``model`` already is (it is not moved behind your back).
 
     Returns:
         history dict: ``step``/``loss`` (every step, loss = −SI-SNR in dB), ``valid_step``/``valid_si_snri``,
@@ -613,7 +738,10 @@ def run_cli(args: argparse.Namespace) -> int:
             trainer.warm_start(checkpoint, lr=args.lr)
     else:
         trainer = Trainer(config, *datasets(config), **kwargs)
-    trainer.run()
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
     if trainer.rank == 0:
         # the trainer's best is on this run's validation set (warm_start starts it afresh on another one)
         best = trainer.best if trainer.valid_set is not None else float("nan")

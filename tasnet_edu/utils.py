@@ -1,10 +1,15 @@
-"""Small helpers shared by the chapters: seeding, devices, parameter counts, input checks."""
+"""Small helpers shared by the chapters: seeding, devices and precision, parameter counts, input checks."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import random
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,19 +33,118 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def autocast_dtype(device, allowed: bool = True) -> torch.dtype | None:
-    """The course's one mixed-precision decision: bf16 on a CUDA GPU with native bf16 (Ampere and newer),
-    ``None`` (float32) elsewhere, e.g. on a T4 or a CPU, or when ``allowed`` is false. Never fp16."""
+def module_device(module: torch.nn.Module, default=None) -> torch.device:
+    """The device of ``module``'s first parameter or buffer; ``default`` (else CPU) when it has none."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device(default) if default is not None else torch.device("cpu")
+
+
+def native_bf16(device) -> bool:
+    """True on a CUDA GPU with bf16 units: compute capability 8.0 or more (A100, L4, H100), not a T4 (7.5).
+
+    Read from the capability rather than ``torch.cuda.is_bf16_supported``: its ``including_emulation``
+    keyword (without it, a T4 counts as supporting bf16, emulated and slow) is missing from some of the
+    torch versions that ``torch>=2.1`` admits. ROCm GPUs answer through ``is_bf16_supported()``.
+    """
     device = torch.device(device)
-    if allowed and device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    if getattr(torch.version, "hip", None):
+        return bool(torch.cuda.is_bf16_supported())
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+#: Precisions a ``Trainer`` can run its forward pass in (``"auto"``: ``autocast_dtype`` decides).
+PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
+
+
+def autocast_dtype(device, allowed: bool = True) -> torch.dtype | None:
+    """The course's one mixed-precision decision for ``device``.
+
+    * bf16 on a CUDA GPU with bf16 units (``native_bf16``: A100, L4, H100): float32's range, no scaling;
+    * fp16 on a CUDA GPU with tensor cores but no bf16 units (compute capability 7.x: T4, V100), where
+      fp16 is what the tensor cores multiply; training then needs loss scaling (``grad_scaler``);
+    * ``None`` (float32) on a CPU, an older GPU, or when ``allowed`` is false.
+
+    In every case the SI-SNR loss is computed in float32 (``tasnet_edu.metrics`` turns autocast off).
+    """
+    device = torch.device(device)
+    if not allowed or device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    if native_bf16(device):
         return torch.bfloat16
-    return None
+    return torch.float16 if torch.cuda.get_device_capability(device) >= (7, 0) else None
 
 
 def autocast(device, dtype: torch.dtype | None):
     """``torch.autocast`` context for ``dtype`` from ``autocast_dtype`` (``None``: a no-op, float32)."""
     device = torch.device(device)
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def grad_scaler(device, dtype: torch.dtype | None):
+    """A gradient scaler, enabled only for fp16 autocast (fp16 gradients underflow without scaling).
+
+    ``torch.amp.GradScaler`` where torch has it (2.3 on), else ``torch.cuda.amp.GradScaler``.
+    """
+    device = torch.device(device)
+    enabled = dtype == torch.float16
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type, enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled and device.type == "cuda")
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(enabled: bool):
+    """Set ``torch.backends.cudnn.benchmark`` inside the block, and put the old value back after it.
+
+    Benchmark mode times several convolution algorithms for each new input shape and keeps the fastest:
+    a gain for training steps (one crop length), a loss for validation (every utterance a new length).
+    """
+    old = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = old
+
+
+def archived_folder(archive, make, local_parent) -> Path:
+    """A folder that is slow to make (a generated data set), kept as one tar file on lasting storage.
+
+    When ``archive`` exists its folder is unpacked under ``local_parent`` (local disk: reading thousands of
+    small files from a network drive is slow) unless already there, and ``make`` is not called; otherwise
+    ``make()`` builds the folder and returns its path, and the folder is written to ``archive`` (under a
+    temporary name, then renamed: a session that ends mid-write leaves no truncated archive).
+    On Colab: ``archive`` on Google Drive outlives the runtime, ``local_parent`` under ``/content`` does not.
+
+    Returns the local folder. ``CourseError`` when the archive does not hold exactly one top-level folder.
+    """
+    archive, local_parent = Path(archive), Path(local_parent)
+    if not archive.is_file():
+        folder = Path(make())
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_name(archive.name + ".partial")
+        with tarfile.open(partial, "w") as tar:
+            tar.add(folder, arcname=folder.name)
+        partial.replace(archive)
+        return folder
+    with tarfile.open(archive) as tar:
+        tops = {Path(name).parts[0] for name in tar.getnames() if name not in ("", ".")}
+        if len(tops) != 1:
+            raise CourseError(f"{archive} should hold one folder, found {len(tops)} top-level entries "
+                              f"{sorted(tops)[:5]}; delete it and let the folder be made again")
+        folder = local_parent / tops.pop()
+        if not folder.is_dir():
+            local_parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=local_parent))
+            try:
+                tar.extractall(staging, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+                (staging / folder.name).replace(folder)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 def count_parameters(module: torch.nn.Module) -> int:
@@ -55,6 +159,20 @@ def check_finite(x: torch.Tensor, name: str = "input") -> None:
         raise CourseError(
             f"{name} has {bad} NaN/Inf value(s) (shape {tuple(x.shape)}); clean the signal first"
         )
+
+
+def defer_non_finite(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x or zeros, factor)``: a loss on the first, times ``factor``, is NaN exactly when ``x`` holds NaN or
+    Inf (a trainer then must not step, whatever the gradients hold); no value is read back from the GPU to
+    decide.
+
+    For training losses whose input checks (``check_finite``) would raise on one process only: the
+    divergence then shows in the loss and gradients, which the trainer checks on every process at once.
+    Shapes: ``x`` any; ``factor`` a 0-dim tensor (1.0 or NaN) on ``x``'s device.
+    """
+    finite = torch.isfinite(x).all()
+    factor = torch.where(finite, 1.0, float("nan")).to(torch.promote_types(x.dtype, torch.float32))
+    return torch.where(finite, x, torch.zeros((), dtype=x.dtype, device=x.device)), factor
 
 
 def check_waveform_batch(x, who: str, min_samples: int = 0, window: str = "window", hint: str = "") -> None:

@@ -231,3 +231,41 @@ def test_bad_loss_inputs_are_course_errors():
         DeepClustering(D=0)
     with pytest.raises(CourseError, match="weighting"):
         DeepClustering(weighting="loud")
+
+
+# --- on a GPU (issue 40), shown on the CPU ----------------------------------------------------------------
+def test_kmeans_draws_on_the_points_device_not_the_default_one():
+    """k-means seeds from a generator on the points' device; a draw without ``device=`` lands on the default
+    device instead (on a GPU: the CPU, which a CUDA generator refuses). A meta default device shows it."""
+    x, truth = _blobs()
+    expected = kmeans(x, 3, seed=1)[0]
+    torch.set_default_device("meta")
+    try:
+        labels = kmeans(x, 3, seed=1)[0]
+    finally:
+        torch.set_default_device("cpu")
+    assert labels.device.type == "cpu" and torch.equal(labels, expected)
+
+
+def test_affinity_loss_is_computed_in_float32_under_bf16_autocast():
+    """Near-ideal embeddings: the three terms (≈ bins²) nearly cancel; bf16 (8-bit significand) loses that."""
+    g = torch.Generator().manual_seed(0)
+    Y = F.one_hot(torch.randint(0, 2, (2, 4000), generator=g), 2).float()
+    V = F.normalize(Y + 0.05 * torch.randn(2, 4000, 2, generator=g), dim=-1)
+    fp32, fp64 = affinity_loss(V, Y), affinity_loss(V.double(), Y.double())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = affinity_loss(V, Y)
+    assert loss.dtype == torch.float32 and torch.equal(loss, fp32)
+    torch.testing.assert_close(loss.double(), fp64, rtol=0.01, atol=0)
+
+
+def test_non_finite_embeddings_make_the_training_loss_nan_instead_of_raising():
+    """The trainer then stops every process at the same step (a raise on one process hangs the others)."""
+    model = DeepClustering.tiny()
+    with torch.no_grad():
+        model.embedding.bias[0] = float("nan")
+    mix, sources = _tone_mixture(1)
+    assert torch.isnan(model.loss(mix, sources))
+    with pytest.raises(train.TrainingDiverged, match="step 1 .*the loss became NaN"):
+        train.Trainer(train.TrainConfig(batch_size=1), [(mix[0], sources[0])], None, model=model,
+                      progress=False).run(steps=1)

@@ -18,7 +18,7 @@ from torch import nn
 
 from tasnet_edu import masks
 from tasnet_edu.errors import CourseError
-from tasnet_edu.utils import check_finite, check_mixture
+from tasnet_edu.utils import check_finite, check_mixture, defer_non_finite
 
 SILENCE_DB = 40.0  # bins this far below the mixture's loudest bin carry no speaker label (Hershey et al.)
 FLOOR_DB = 80.0  # log-magnitude features are floored this far below the loudest bin: no log(0)
@@ -69,15 +69,21 @@ def affinity_loss(V: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor | None
         weights: ``(batch, TF)`` non-negative, or ``None`` for all ones.
 
     Returns:
-        The batch mean, a scalar tensor.
+        The batch mean, a scalar tensor, computed in float32 (or float64 for float64 input) also under
+        autocast.
     """
     w = _check_embeddings(V, Y, weights)
-    V, Y = V * w.sqrt(), Y.to(V.dtype) * w.sqrt()
-    vv = V.transpose(1, 2) @ V
-    vy = V.transpose(1, 2) @ Y
-    yy = Y.transpose(1, 2) @ Y
-    per_example = vv.pow(2).sum((1, 2)) - 2 * vy.pow(2).sum((1, 2)) + yy.pow(2).sum((1, 2))
-    return (per_example / _normaliser(w)).mean()
+    # At least float32, even under autocast: each term grows like (Σw)² while their sum, the loss, shrinks
+    # as training succeeds; bf16 keeps about 3 significant digits, so the difference would be rounding noise.
+    dtype = torch.promote_types(V.dtype, torch.float32)
+    with torch.autocast(V.device.type, enabled=False):
+        V, Y, w = V.to(dtype), Y.to(dtype), w.to(dtype)
+        V, Y = V * w.sqrt(), Y * w.sqrt()
+        vv = V.transpose(1, 2) @ V  # (batch, D, D)
+        vy = V.transpose(1, 2) @ Y  # (batch, D, C)
+        yy = Y.transpose(1, 2) @ Y  # (batch, C, C)
+        per_example = vv.pow(2).sum((1, 2)) - 2 * vy.pow(2).sum((1, 2)) + yy.pow(2).sum((1, 2))
+        return (per_example / _normaliser(w)).mean()
 
 
 def affinity_loss_naive(V: torch.Tensor, Y: torch.Tensor,
@@ -106,7 +112,9 @@ def active_bins(magnitude: torch.Tensor, threshold_db: float = SILENCE_DB) -> to
 
 def _kmeans_pp(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """k-means++ seeding: each next centre is drawn with probability ∝ squared distance to the nearest one."""
-    first = torch.randint(len(x), (1,), generator=generator)
+    # device= keeps the draw on the generator's device (x's): without it torch draws on the default
+    # device (the CPU), which a CUDA generator refuses.
+    first = torch.randint(len(x), (1,), generator=generator, device=x.device)
     centres = x[first]
     for _ in range(1, k):
         d2 = torch.cdist(x, centres).amin(dim=1).pow(2)
@@ -281,7 +289,9 @@ class DeepClustering(nn.Module):
     def loss(self, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
         """Affinity loss of this model on ``mix (batch, time)`` and its ``sources (batch, C, time)``."""
         Y, weights = self.targets(mix, sources)
-        return affinity_loss(self.embed(mix), Y, weights)
+        # Non-finite embeddings make the loss NaN instead of raising (the trainer stops every process alike).
+        V, factor = defer_non_finite(self.embed(mix))
+        return affinity_loss(V, Y, weights) * factor
 
     # --- inference ------------------------------------------------------------------------------
     @torch.no_grad()
