@@ -66,10 +66,46 @@ def plot_spectrogram(
     return img
 
 
-def players_html(signals: dict, sample_rate: int = SAMPLE_RATE) -> str:
-    """HTML table of labelled audio players sharing one peak scale (no per-clip normalisation)."""
+def level_to_mixture(signals: dict, mix) -> dict:
+    """``{name: (time,)}`` with each signal scaled by its least-squares gain onto the mixture ``mix``.
+
+    The gain ``g = <x, mix> / <x, x>`` minimises ``‖mix − g x‖²``: it gives a signal the level of its share of
+    the mixture. A true source keeps a gain close to 1 (the other source is nearly orthogonal to it), the
+    mixture itself gets exactly 1, and a model output trained with the scale-invariant SI-SNR loss (any gain,
+    any sign) is brought back to the level, and sign, of the speaker it carries. This is the one-signal form
+    of ``tasnet_edu.inference.fit_to_mixture``, which fits all of a model's outputs jointly.
+    """
+    m = _numpy(mix).reshape(-1).astype(np.float64)
+    out = {}
+    for name, x in signals.items():
+        a = _numpy(x).reshape(-1).astype(np.float64)
+        n = min(len(a), len(m))
+        energy = float(a[:n] @ a[:n])
+        gain = float(a[:n] @ m[:n]) / energy if energy > 0 else 1.0
+        out[name] = (gain * a).astype(np.float32)
+    return out
+
+
+def player_levels(signals: dict, mix=None) -> dict:
+    """The loudness (RMS in dBFS) of each player that ``listen(signals, mix=mix)`` shows.
+
+    The players share one peak scale (the loudest sample of the comparison is full scale), so these are the
+    levels a listener hears, relative to one another and to full scale.
+    """
+    if mix is not None:
+        signals = level_to_mixture(signals, mix)
+    arrays = {name: _numpy(x).reshape(-1).astype(np.float64) for name, x in signals.items()}
+    peak = max(float(np.abs(a).max()) for a in arrays.values()) or 1.0
+    return {name: 10 * float(np.log10(np.mean((a / peak) ** 2) + 1e-20)) for name, a in arrays.items()}
+
+
+def players_html(signals: dict, sample_rate: int = SAMPLE_RATE, mix=None) -> str:
+    """HTML table of labelled audio players sharing one peak scale (no per-clip normalisation); with ``mix``,
+    each signal is first levelled to the mixture (``level_to_mixture``)."""
     from IPython.display import Audio
 
+    if mix is not None:
+        signals = level_to_mixture(signals, mix)
     arrays = {name: _numpy(x).reshape(-1) for name, x in signals.items()}
     peak = max(float(np.abs(a).max()) for a in arrays.values()) or 1.0
     rows = []
@@ -80,11 +116,16 @@ def players_html(signals: dict, sample_rate: int = SAMPLE_RATE) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
-def listen(signals: dict, sample_rate: int = SAMPLE_RATE):
-    """Display labelled players for ``{name: (time,)}``, all scaled by the loudest one's peak."""
+def listen(signals: dict, sample_rate: int = SAMPLE_RATE, mix=None):
+    """Display labelled players for ``{name: (time,)}``, all scaled by the loudest one's peak.
+
+    By default the signals are played as given. With ``mix`` (the mixture, ``(time,)``) each one is first
+    scaled to its share of the mixture (``level_to_mixture``), so that model outputs of any gain sound as loud
+    as the speaker they carry.
+    """
     from IPython.display import HTML, display
 
-    display(HTML(players_html(signals, sample_rate)))
+    display(HTML(players_html(signals, sample_rate, mix=mix)))
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
@@ -239,29 +280,29 @@ def draw_conv_tasnet(model_or_config, time: int | None = None, ax=None):
     else:
         K, T = max(1, -(-(time - c["L"]) // hop) + 1), time
     C, N = c["n_src"], c["N"]
-    ax = _diagram_axes(ax, (12, 4.6), (-0.3, 13.6), (-1.0, 4.2))
+    ax = _diagram_axes(ax, (12.5, 4.6), (-0.3, 14.2), (-1.0, 4.2))
     top, bottom = 3.0, 0.6
     _box(ax, 0.5, top, "mixture x", "signal", width=1.2)
-    _box(ax, 3.3, top, f"encoder U\n{N} filters of L = {c['L']}\nhop L/2 = {hop}", width=2.0, height=1.1)
+    _box(ax, 3.4, top, f"encoder U\n{N} filters of L = {c['L']}\nhop L/2 = {hop}", width=2.3, height=1.1)
     _circle(ax, 7.6, top, "⊙")
-    _box(ax, 10.0, top, f"decoder V\n{N} basis signals of L = {c['L']}\noverlap-add", width=2.3, height=1.1)
-    _box(ax, 12.6, top, f"ŝ_i\n{C} × {T}", "signal", width=1.4)
-    _arrow(ax, (1.1, top), (2.3, top), f"1 × {T}")
-    _arrow(ax, (4.3, top), (7.38, top), f"w: N × K = {N} × {K}")
-    _arrow(ax, (7.82, top), (8.85, top), f"d_i = w ⊙ m_i\n{C} × {N} × {K}", label_side="below", offset=0.6)
-    _arrow(ax, (11.15, top), (11.9, top))
+    _box(ax, 10.5, top, f"decoder V\n{N} basis signals\nof L = {c['L']}, overlap-add", width=2.5, height=1.1)
+    _box(ax, 13.2, top, f"ŝ_i\n{C} × {T}", "signal", width=1.6)
+    _arrow(ax, (1.1, top), (2.25, top), f"1 × {T}")
+    _arrow(ax, (4.55, top), (7.38, top), f"w: N × K = {N} × {K}")
+    _arrow(ax, (7.82, top), (9.25, top), f"d_i = w ⊙ m_i\n{C} × {N} × {K}")
+    _arrow(ax, (11.75, top), (12.4, top))
     norm = f"{c['norm']} ({'causal' if c['causal'] else 'non-causal'})"
-    _box(ax, 3.3, bottom, f"bottleneck\n{c['norm']} + 1×1 conv\nN → B = {c['B']}", width=2.0, height=1.1)
-    _box(ax, 6.2, bottom, f"TCN: R = {c['R']} × X = {c['X']} blocks\nH = {c['H']}, P = {c['P']}, "
-         f"d = 1 … {2 ** (c['X'] - 1)}\n{norm}", width=2.8, height=1.1)
-    _box(ax, 9.6, bottom, f"mask conv\nPReLU, 1×1 Sc = {c['Sc']} → C·N\n{c['mask_act']}", "mask",
-         width=2.4, height=1.1)
-    _polyline_arrow(ax, [(5.6, top), (5.6, 1.75), (3.3, 1.75), (3.3, 1.15)])
-    _arrow(ax, (4.3, bottom), (4.8, bottom), f"B × K\n{c['B']} × {K}", label_side="below", offset=0.6)
-    _arrow(ax, (7.6, bottom), (8.4, bottom), f"Σ skips\nSc × K\n{c['Sc']} × {K}", label_side="below",
+    _box(ax, 3.4, bottom, f"bottleneck\n{c['norm']} + 1×1 conv\nN → B = {c['B']}", width=2.3, height=1.1)
+    _box(ax, 6.5, bottom, f"TCN: R = {c['R']} × X = {c['X']} blocks\nH = {c['H']}, P = {c['P']}, "
+         f"d = 1 … {2 ** (c['X'] - 1)}\n{norm}", width=2.9, height=1.1)
+    _box(ax, 10.1, bottom, f"mask conv\nPReLU, 1×1 conv\nSc = {c['Sc']} → C·N, {c['mask_act']}", "mask",
+         width=2.5, height=1.1)
+    _polyline_arrow(ax, [(5.9, top), (5.9, 1.75), (3.4, 1.75), (3.4, 1.15)])
+    _arrow(ax, (4.55, bottom), (5.05, bottom), f"B × K\n{c['B']} × {K}", label_side="below", offset=0.6)
+    _arrow(ax, (7.95, bottom), (8.85, bottom), f"Σ skips\nSc × K\n{c['Sc']} × {K}", label_side="below",
            offset=0.6)
-    _polyline_arrow(ax, [(10.8, bottom), (11.2, bottom), (11.2, 1.9), (7.6, 1.9), (7.6, top - 0.22)])
-    ax.text(9.4, 2.0, f"masks m_i: C × N × K = {C} × {N} × {K}", ha="center", va="bottom", fontsize=7.5)
+    _polyline_arrow(ax, [(11.35, bottom), (11.8, bottom), (11.8, 1.9), (7.6, 1.9), (7.6, top - 0.22)])
+    ax.text(9.7, 2.0, f"masks m_i: C × N × K = {C} × {N} × {K}", ha="center", va="bottom", fontsize=7.5)
     ax.text(0.2, -0.6, "separator (mask estimation)", fontsize=8, color="0.4", style="italic")
     ax.set_title("Conv-TasNet: the encoder codes the mixture, the TCN estimates one mask per speaker, "
                  "the decoder turns each masked code into a waveform", fontsize=9)

@@ -35,15 +35,31 @@ def test_every_check_has_a_reference_solution_that_passes(chapter, name, capsys)
 
 # ---- ch01–04 ------------------------------------------------------------
 def test_ch01_solutions_pass_and_wrong_answers_fail():
-    ch01.check_tone_bin(ch01._solution_tone_bin())
-    ch01.check_latency_ms(ch01._solution_latency_ms)
-    ch01.check_n_frames(ch01._solution_n_frames)
-    with pytest.raises(AssertionError, match="Hint"):
-        ch01.check_tone_bin(1000)
-    with pytest.raises(AssertionError, match="Hint"):
-        ch01.check_latency_ms(lambda n_fft, rate: n_fft / rate)  # seconds, not ms
-    with pytest.raises(AssertionError, match="Hint"):
-        ch01.check_n_frames(lambda n, hop: n // hop)
+    ch01.check_frames(ch01._solution_frames)
+    ch01.check_stft(ch01._solution_stft)
+    ch01.check_istft(ch01._solution_istft)
+    with pytest.raises(AssertionError, match="Hint"):      # zeros instead of the reflected ends
+        ch01.check_frames(lambda x, n, hop: torch.nn.functional.pad(x, (n // 2, n // 2)).unfold(0, n, hop))
+    with pytest.raises(AssertionError, match="Hint"):      # no centring: frames start at sample 0
+        ch01.check_frames(lambda x, n, hop: x.unfold(0, n, hop))
+    with pytest.raises(AssertionError, match="periodic"):  # the symmetric Hann window
+        ch01.check_stft(lambda x, n, hop: torch.fft.rfft(
+            ch01._solution_frames(x, n, hop) * torch.hann_window(n, periodic=False), dim=-1).T)
+    with pytest.raises(AssertionError, match="Hint"):      # (frames, freq): not transposed
+        ch01.check_stft(lambda x, n, hop: ch01._solution_stft(x, n, hop).T)
+
+    def divide_by_window(spec, n_fft, hop, length):        # overlap-add divided by Σ w, not Σ w²
+        window = torch.hann_window(n_fft)
+        frames = torch.fft.irfft(spec.T, n=n_fft, dim=-1) * window
+        total = (len(frames) - 1) * hop + n_fft
+        out, weight = torch.zeros(total), torch.zeros(total)
+        for k, frame in enumerate(frames):
+            out[k * hop:k * hop + n_fft] += frame
+            weight[k * hop:k * hop + n_fft] += window
+        return (out / weight)[n_fft // 2:n_fft // 2 + length]
+
+    with pytest.raises(AssertionError, match="squared"):
+        ch01.check_istft(divide_by_window)
 
 
 def test_ch02_solutions_pass_and_wrong_answers_fail():
@@ -62,7 +78,7 @@ def test_ch02_solutions_pass_and_wrong_answers_fail():
 
 def test_ch03_solutions_pass_and_wrong_answers_fail():
     ch03.check_si_snr(ch03._solution_si_snr)
-    ch03.check_snr_of_half(ch03._solution_snr_of_half())
+    ch03.check_upit_step(ch03._solution_upit_step)
     ch03.check_frame_level_pit(ch03._solution_frame_level_pit)
     ch03.check_utterance_level_pit(ch03._solution_utterance_level_pit)
 
@@ -72,8 +88,29 @@ def test_ch03_solutions_pass_and_wrong_answers_fail():
 
     with pytest.raises(AssertionError, match="Hint: remove both means"):
         ch03.check_si_snr(no_zero_mean)
+
+    def fixed_order_step(model, optimizer, mix, refs):    # no PIT: output i is scored against reference i
+        loss = -si_snr(model(mix), refs).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    def no_step(model, optimizer, mix, refs):
+        return float(ch03.metrics.pit_si_snr(model(mix), refs)[0].detach())
+
+    def gradients_pile_up(model, optimizer, mix, refs):    # forgets zero_grad: the second step goes wrong
+        loss = ch03.metrics.pit_si_snr(model(mix), refs)[0]
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
     with pytest.raises(AssertionError, match="Hint"):
-        ch03.check_snr_of_half(0.0)
+        ch03.check_upit_step(fixed_order_step)
+    with pytest.raises(AssertionError, match="did not change"):
+        ch03.check_upit_step(no_step)
+    with pytest.raises(AssertionError, match="second step"):
+        ch03.check_upit_step(gradients_pile_up)
     identity = lambda s: torch.arange(s.shape[-1])  # noqa: E731
     with pytest.raises(AssertionError, match="in some frame"):
         ch03.check_frame_level_pit(lambda s: identity(s).expand(s.shape[0], -1))
@@ -94,8 +131,15 @@ def test_ch03_pit_check_shows_frame_level_pit_blind_to_swaps(capsys):
 def test_ch04_wrong_answers_fail():
     with pytest.raises(AssertionError, match="Hint"):
         ch04.check_affinity_loss(lambda V, Y: (V.T @ V).pow(2).sum() - (V.T @ Y).pow(2).sum())
-    with pytest.raises(AssertionError, match="Hint"):
-        ch04.check_naive_memory(129 * 501 * 4)
+    with pytest.raises(AssertionError, match="Hint"):      # the farthest centroid
+        ch04.check_kmeans_step(lambda V, c: (
+            torch.nn.functional.one_hot(torch.cdist(V, c).argmax(-1), len(c)).T.to(V.dtype), c))
+
+    def centroids_stay(V, c):
+        return ch04._solution_kmeans_step(V, c)[0], c
+
+    with pytest.raises(AssertionError, match="centroids differ"):
+        ch04.check_kmeans_step(centroids_stay)
     with pytest.raises(AssertionError, match="Hint"):
         ch04.check_active_bins(lambda m: (m > m.max() * 1e-4).float())
 
@@ -216,6 +260,26 @@ def test_conv1d_block_mistakes_are_caught():
         ch08.check_conv1d_block(centred_always)
 
 
+def test_ch07_tcn_from_your_block_passes_and_wrong_stacks_fail():
+    ch07.check_tcn(ch07._solution_tcn, ch07._solution_conv1d_block)
+
+    def same_input_to_every_block(x, blocks, conv1d_block):
+        return sum(conv1d_block(x, block)[1] for block in blocks)
+
+    def last_skip_only(x, blocks, conv1d_block):
+        for block in blocks:
+            residual, skip = conv1d_block(x, block)
+            x = residual if residual is not None else x
+        return skip
+
+    with pytest.raises(AssertionError, match="RESIDUAL"):
+        ch07.check_tcn(same_input_to_every_block)
+    with pytest.raises(AssertionError, match="Hint"):
+        ch07.check_tcn(last_skip_only)
+    with pytest.raises(AssertionError, match="detach"):
+        ch07.check_tcn(lambda x, blocks, block_fn: ch07._solution_tcn(x.detach(), blocks, block_fn))
+
+
 # ---- ch09–11 ------------------------------------------------------------
 def test_ch09_fixed_order_loss():
     ch09.check_fixed_order_loss(ch09._solution_fixed_order_loss)
@@ -231,8 +295,8 @@ def test_ch10_exercises():
     ch10.check_resume_step(ch10._solution_resume_step())
     with pytest.raises(AssertionError, match="multiple of 200"):
         ch10.check_resume_step(1234)
-    ch10.check_precision_on_t4("fp32")
-    for wrong in ("fp16", "bf16"):
+    ch10.check_precision_on_t4("fp16")
+    for wrong in ("fp32", "bf16"):
         with pytest.raises(AssertionError):
             ch10.check_precision_on_t4(wrong)
 

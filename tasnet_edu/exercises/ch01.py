@@ -1,70 +1,106 @@
-"""Exercises of chapter 01 (signals and the STFT).
+"""Exercises of chapter 01 (signals and the STFT): build the STFT and its inverse from their parts.
 
-1. ``check_tone_bin(index)``: in which frequency bin of ``masks.stft`` does a 1 kHz tone peak?
-2. ``check_latency_ms(fn)``: the algorithmic latency of STFT processing for a window of ``n_fft`` samples.
-3. ``check_n_frames(fn)``: how many frames ``masks.stft`` makes of a signal.
+1. ``check_frames(fn)``: cut a signal into centred, overlapping frames, as ``masks.stft`` does.
+2. ``check_stft(fn)``: window the frames and take ``torch.fft.rfft`` of each: the STFT, checked against
+   ``masks.stft``.
+3. ``check_istft(fn)``: invert it by weighted overlap-add, checked against ``masks.istft`` and the signal.
 """
 
 from __future__ import annotations
 
 import torch
 
-from tasnet_edu import SAMPLE_RATE
-from tasnet_edu.masks import stft
+from tasnet_edu.masks import istft, stft
 
-N_FFT, HOP = 256, 64
-TONE_HZ = 1000.0
+CASES = ((256, 64), (64, 16), (128, 32))   # (n_fft, hop): a hop of a quarter window, as in chapter 01
 
 
-# --- 1. where a tone lands ----------------------------------------------------------------------------
-def _solution_tone_bin() -> int:
-    """Bin f sits at f · sample_rate / n_fft Hz, so a tone of TONE_HZ is in bin TONE_HZ · n_fft / rate."""
-    return round(TONE_HZ * N_FFT / SAMPLE_RATE)
+def _signal(seed: int = 0, n: int = 1000) -> torch.Tensor:
+    return torch.randn(n, generator=torch.Generator().manual_seed(seed))
 
 
-def check_tone_bin(index) -> None:
-    """Which bin of ``stft(x, n_fft=256, hop=64)`` holds a 1000 Hz tone sampled at 8 kHz?"""
-    t = torch.arange(SAMPLE_RATE) / SAMPLE_RATE
-    spectrum = stft(torch.sin(2 * torch.pi * TONE_HZ * t), N_FFT, HOP).abs().mean(-1)
-    expected = int(spectrum.argmax())
-    assert int(index) == expected, (
-        f"got bin {index}. Hint: {N_FFT} samples at {SAMPLE_RATE} Hz give bins "
-        f"{SAMPLE_RATE / N_FFT:g} Hz apart, from 0 Hz (bin 0) up to {SAMPLE_RATE // 2} Hz (bin {N_FFT // 2})."
-    )
-    print(f"Correct: bin {expected} = {expected * SAMPLE_RATE / N_FFT:g} Hz.")
+# --- 1. centred frames -------------------------------------------------------------------------------
+def _solution_frames(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """``(time,)`` → ``(frames, n_fft)``: reflect-pad ``n_fft // 2`` on both sides, then one frame per hop."""
+    padded = torch.nn.functional.pad(x[None, None], (n_fft // 2, n_fft // 2), mode="reflect")[0, 0]
+    return padded.unfold(0, n_fft, hop)
 
 
-# --- 2. latency ---------------------------------------------------------------------------------------
-def _solution_latency_ms(n_fft: int, sample_rate: int) -> float:
-    """A frame can be transformed only once its last sample has arrived: one window of delay."""
-    return 1000 * n_fft / sample_rate
+def check_frames(fn) -> None:
+    """``fn(x (time,), n_fft, hop) -> frames (frames, n_fft)``: frame k holds the ``n_fft`` samples centred
+    on sample ``k * hop`` of ``x``, which is first padded by ``n_fft // 2`` reflected samples on each side
+    (``torch.nn.functional.pad(..., mode="reflect")``), as ``masks.stft`` pads it."""
+    for seed, (n_fft, hop) in enumerate(CASES):
+        x = _signal(seed)
+        expected = _solution_frames(x, n_fft, hop)
+        got = torch.as_tensor(fn(x.clone(), n_fft, hop))
+        assert got.shape == expected.shape, (
+            f"n_fft={n_fft}, hop={hop}: expected shape {tuple(expected.shape)} (time // hop + 1 frames), got "
+            f"{tuple(got.shape)}. Hint: pad n_fft // 2 on both sides, then tensor.unfold(0, n_fft, hop).")
+        assert torch.allclose(got.to(expected.dtype), expected, atol=1e-6), (
+            f"n_fft={n_fft}, hop={hop}: the frames hold other samples. Hint: frame 0 is centred on "
+            "sample 0, so its first half is the reflected start of the signal (mode='reflect', not zeros).")
+    print("Correct: frame k is centred on sample k · hop; the padding reflects the signal's ends.")
 
 
-def check_latency_ms(fn) -> None:
-    """``fn(n_fft, sample_rate) -> float``: the minimum algorithmic latency, in ms, of processing that needs
-    a whole STFT window before it can output anything (ignore computation time)."""
-    for n_fft, rate in ((256, 8000), (64, 8000), (512, 16000), (16, 8000)):
-        got, expected = float(fn(n_fft, rate)), _solution_latency_ms(n_fft, rate)
-        assert abs(got - expected) < 1e-6, (
-            f"fn({n_fft}, {rate}) = {got}, expected {expected:g} ms. Hint: how long does it take for "
-            f"{n_fft} samples to arrive at {rate} samples per second?"
-        )
-    print("Correct: the window length is the latency: 32 ms for the paper's STFT, 2 ms for L = 16.")
+# --- 2. the STFT ---------------------------------------------------------------------------------------
+def _solution_stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """``(time,)`` → complex ``(n_fft // 2 + 1, frames)``: periodic Hann window, then rfft of every frame."""
+    window = torch.hann_window(n_fft, periodic=True, dtype=x.dtype)
+    return torch.fft.rfft(_solution_frames(x, n_fft, hop) * window, dim=-1).T
 
 
-# --- 3. number of frames --------------------------------------------------------------------------------
-def _solution_n_frames(n_samples: int, hop: int) -> int:
-    """Centred frames start at sample 0 and advance by ``hop``: ``n_samples // hop + 1`` of them."""
-    return n_samples // hop + 1
+def check_stft(fn) -> None:
+    """``fn(x (time,), n_fft, hop) -> complex (n_fft // 2 + 1, frames)``: multiply each centred frame
+    (exercise 1) by ``torch.hann_window(n_fft, periodic=True)`` and take ``torch.fft.rfft``;
+    frequency comes first."""
+    for seed, (n_fft, hop) in enumerate(CASES):
+        x = _signal(seed)
+        expected = stft(x, n_fft, hop)
+        got = torch.as_tensor(fn(x.clone(), n_fft, hop))
+        assert got.shape == expected.shape, (
+            f"n_fft={n_fft}, hop={hop}: expected shape {tuple(expected.shape)} (freq, frames), got "
+            f"{tuple(got.shape)}. Hint: rfft gives n_fft // 2 + 1 bins per frame; transpose to "
+            "(freq, frames).")
+        assert got.is_complex(), "the STFT is complex: keep rfft's output as it is, do not take .abs()"
+        assert torch.allclose(got.to(expected.dtype), expected, atol=1e-4), (
+            f"n_fft={n_fft}, hop={hop}: values differ from masks.stft. Hint: the window is periodic "
+            "(torch.hann_window(n_fft, periodic=True)) and multiplies every frame before the rfft.")
+    print("Correct: frames × Hann window → rfft is the STFT, equal to masks.stft.")
 
 
-def check_n_frames(fn) -> None:
-    """``fn(n_samples, hop) -> int``: the number of frames ``masks.stft`` returns (its frames are centred)."""
-    for n_samples, hop in ((8000, 64), (12345, 64), (4000, 16), (1000, 128)):
-        got = int(fn(n_samples, hop))
-        expected = stft(torch.zeros(n_samples), 4 * hop, hop).shape[-1]
-        assert got == expected, (
-            f"fn({n_samples}, {hop}) = {got}, but stft gives {expected} frames. Hint: with centred frames, "
-            "frame k is centred on sample k * hop, and the last centre is at or before the last sample."
-        )
-    print("Correct: one frame per hop, plus the one centred on sample 0.")
+# --- 3. its inverse: weighted overlap-add -------------------------------------------------------------
+def _solution_istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor:
+    """complex ``(freq, frames)`` → ``(length,)``: irfft each frame, window it again, overlap-add, divide by
+    the overlap-added squared window, drop the ``n_fft // 2`` samples of padding at the start."""
+    window = torch.hann_window(n_fft, periodic=True, dtype=spec.real.dtype)
+    frames = torch.fft.irfft(spec.T, n=n_fft, dim=-1) * window            # (frames, n_fft)
+    total = (frames.shape[0] - 1) * hop + n_fft
+    signal = torch.zeros(total, dtype=frames.dtype)
+    weight = torch.zeros(total, dtype=frames.dtype)
+    for k, frame in enumerate(frames):
+        signal[k * hop:k * hop + n_fft] += frame
+        weight[k * hop:k * hop + n_fft] += window.pow(2)
+    start = n_fft // 2
+    return signal[start:start + length] / weight[start:start + length]
+
+
+def check_istft(fn) -> None:
+    """``fn(spec (freq, frames) complex, n_fft, hop, length) -> (length,)``: the inverse of the STFT. Take
+    ``torch.fft.irfft`` of each frame, multiply by the window again, add the frames at their places (frame k
+    starts at sample ``k * hop`` of the padded signal), divide by the sum of the squared windows there, and
+    cut away the first ``n_fft // 2`` samples of padding."""
+    for seed, (n_fft, hop) in enumerate(CASES):
+        x = _signal(seed)
+        spec = stft(x, n_fft, hop)
+        got = torch.as_tensor(fn(spec.clone(), n_fft, hop, len(x)))
+        assert got.shape == x.shape, (
+            f"n_fft={n_fft}, hop={hop}: expected {len(x)} samples, got shape {tuple(got.shape)}. Hint: the "
+            "padded signal is (frames - 1) · hop + n_fft long; start n_fft // 2 samples in.")
+        expected = istft(spec, n_fft, hop, length=len(x))
+        assert torch.allclose(got.double(), expected.double(), atol=1e-5), (
+            f"n_fft={n_fft}, hop={hop}: not the signal back (largest error "
+            f"{float((got.double() - x).abs().max()):.2g}). Hint: window each inverse frame, and divide "
+            "by the overlap-added *squared* window, not by the window.")
+    print("Correct: overlap-add of the windowed inverse frames gives the signal back "
+          "(perfect reconstruction).")

@@ -1,7 +1,7 @@
 """Exercises of chapter 03 (SI-SNR and permutation-invariant training).
 
 1. ``check_si_snr(fn)``: write SI-SNR from scratch (zero-mean, projection, ratio in dB).
-2. ``check_snr_of_half(value)``: the plain SNR of a perfect estimate at half the volume.
+2. ``check_upit_step(fn)``: one training step with the uPIT loss: forward, best permutation, backward, step.
 3. ``check_frame_level_pit(fn)`` and ``check_utterance_level_pit(fn)``: choose the assignment of outputs to
    references once per frame, or once per utterance; the second check shows why frame-level PIT lets the
    outputs swap speakers between frames.
@@ -43,19 +43,73 @@ def check_si_snr(fn) -> None:
     print("Correct: projection, error, ratio — and it ignores the estimate's scale and offset.")
 
 
-# --- 2. plain SNR of a quiet but perfect estimate --------------------------------------------------------
-def _solution_snr_of_half() -> float:
-    # SNR = 10 log10(||s||² / ||0.5 s - s||²) = 10 log10(1 / 0.25)
-    return 10 * math.log10(4)
+# --- 2. one uPIT training step ----------------------------------------------------------------------------
+class _ToySeparator(torch.nn.Module):
+    """A toy "separator": two learned FIR filters of the mixture, ``(batch, time)`` → ``(batch, 2, time)``."""
+
+    def __init__(self, taps: int = 9, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.conv = torch.nn.Conv1d(1, 2, taps, padding=taps // 2, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(0.3 * torch.randn(self.conv.weight.shape, generator=g))
+
+    def forward(self, mix: torch.Tensor) -> torch.Tensor:
+        return self.conv(mix[:, None])
 
 
-def check_snr_of_half(value) -> None:
-    """Plain SNR 10 log10(||s||² / ||ŝ - s||²) in dB of ŝ = 0.5 · s (a perfect estimate at half volume)."""
-    expected = _solution_snr_of_half()
-    assert abs(float(value) - expected) < 0.01, (
-        f"got {float(value):.3f} dB. Hint: ŝ - s = -0.5 s, so the error energy is a quarter of ||s||²."
-    )
-    print(f"Correct: only {expected:.2f} dB though only the volume is wrong; SI-SNR calls it perfect.")
+def _toy_batch(seed: int = 0, batch: int = 3, time: int = 400):
+    """Sources a pair of filters can separate: a low and a high tone of random phase, plus a little noise."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(time) / 8000
+    phase = 2 * math.pi * torch.rand(batch, 2, 1, generator=g)
+    refs = torch.sin(2 * math.pi * torch.tensor([[300.0], [2500.0]]) * t + phase)
+    refs = refs + 0.05 * torch.randn(refs.shape, generator=g)
+    swap = torch.tensor([i % 2 == 1 for i in range(batch)])
+    refs[swap] = refs[swap].flip(1)                       # which reference is "s1" differs between items
+    return refs.sum(1), refs
+
+
+def _solution_upit_step(model, optimizer, mix: torch.Tensor, refs: torch.Tensor) -> float:
+    """One optimisation step on the uPIT loss: the negative SI-SNR under each item's best permutation."""
+    est = model(mix)                                      # (batch, n_src, time)
+    loss, _ = metrics.pit_si_snr(est, refs)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def check_upit_step(fn) -> None:
+    """``fn(model, optimizer, mix (batch, time), refs (batch, n_src, time)) -> float``: run the model, take
+    the uPIT loss (``tasnet_edu.metrics.pit_si_snr``, which returns ``(loss, perm)``), and make ONE optimiser
+    step on it; return the loss before the step as a float. The check compares your step with the reference
+    step on a copy of the same model, then runs 60 of your steps."""
+    mix, refs = _toy_batch()
+    mine, reference = _ToySeparator(), _ToySeparator()
+    opt_mine = torch.optim.SGD(mine.parameters(), lr=0.05)
+    opt_ref = torch.optim.SGD(reference.parameters(), lr=0.05)
+    got = fn(mine, opt_mine, mix, refs)
+    expected = _solution_upit_step(reference, opt_ref, mix, refs)
+    assert isinstance(got, float | int) or torch.as_tensor(got).numel() == 1, "return the loss as one number"
+    assert abs(float(got) - expected) < 1e-4, (
+        f"your loss {float(got):.4f}, expected {expected:.4f}. Hint: loss, perm = metrics.pit_si_snr(est, "
+        "refs) on est = model(mix); return the loss computed before the step.")
+    moved = mine.conv.weight.detach() - _ToySeparator().conv.weight
+    assert moved.abs().max() > 0, (
+        "the weights did not change: call optimizer.zero_grad(), loss.backward(), optimizer.step()")
+    for step in ("first", "second"):
+        assert torch.allclose(mine.conv.weight, reference.conv.weight, atol=1e-5), (
+            f"after the {step} step your weights differ from SGD on the uPIT loss. Hint: zero the old "
+            "gradients first (optimizer.zero_grad()), then backward on the loss itself (it is already the "
+            "negative SI-SNR, a loss to minimise).")
+        fn(mine, opt_mine, mix, refs)
+        _solution_upit_step(reference, opt_ref, mix, refs)
+    losses = [float(fn(mine, opt_mine, mix, refs)) for _ in range(60)]
+    assert losses[-1] < expected - 5, (
+        f"60 steps took the loss from {expected:.1f} only to {losses[-1]:.1f}: does each call take a step?")
+    print(f"Correct: one uPIT step. After 60 of them the loss fell from {expected:.1f} to "
+          f"{losses[-1]:.1f} dB (negative SI-SNR), with the speakers in another order in every other item.")
 
 
 # --- 3. frame-level vs utterance-level PIT ---------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Exercises of chapter 04 (deep clustering).
 
 1. ``check_affinity_loss(fn)``: write the affinity loss ‖VVᵀ − YYᵀ‖²_F in its low-rank form.
-2. ``check_naive_memory(n_bytes)``: how much memory the full TF × TF affinity matrix would need.
+2. ``check_kmeans_step(fn)``: one k-means iteration on embeddings: assign each bin, move each centroid.
 3. ``check_active_bins(fn)``: write the silent-bin weights (bins within 40 dB of the loudest one).
 """
 
@@ -10,12 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tasnet_edu import SAMPLE_RATE
-from tasnet_edu.masks import stft
 from tasnet_edu.models.deep_clustering import active_bins, affinity_loss
-
-SECONDS = 4.0
-N_FFT, HOP = 256, 64
 
 
 def _example(seed: int = 0, bins: int = 200, D: int = 6, C: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,26 +45,48 @@ def check_affinity_loss(fn) -> None:
     print("Correct: three small products (D×D, D×C, C×C) replace a TF × TF matrix.")
 
 
-# --- 2. memory of the naive loss ---------------------------------------------------------------------
-def _solution_naive_memory() -> int:
-    """Bytes of one float32 TF × TF affinity matrix for a 4 s mixture (n_fft=256, hop=64, centred frames)."""
-    n_bins = N_FFT // 2 + 1
-    frames = int(SECONDS * SAMPLE_RATE) // HOP + 1
-    return (n_bins * frames) ** 2 * 4
+# --- 2. one k-means iteration -----------------------------------------------------------------------------
+def _solution_kmeans_step(V: torch.Tensor, centroids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``V (TF, D)``, ``centroids (K, D)`` → ``(masks (K, TF), new centroids (K, D))``: each bin goes to
+    its nearest centroid (Euclidean distance); each centroid moves to the mean of its bins (stays if none)."""
+    nearest = torch.cdist(V, centroids).argmin(-1)                             # (TF,)
+    masks = F.one_hot(nearest, len(centroids)).T.to(V.dtype)                   # (K, TF)
+    counts = masks.sum(-1, keepdim=True)
+    moved = (masks @ V) / counts.clamp_min(1)
+    return masks, torch.where(counts > 0, moved, centroids)
 
 
-def check_naive_memory(n_bytes) -> None:
-    """How many bytes does ``V @ V.T`` take in float32 for one 4 s, 8 kHz mixture (n_fft=256, hop=64)?
+def _clusters(seed: int = 0, bins: int = 300, D: int = 5, K: int = 2):
+    g = torch.Generator().manual_seed(seed)
+    centres = F.normalize(torch.randn(K, D, generator=g, dtype=torch.float64), dim=-1)
+    labels = torch.randint(0, K, (bins,), generator=g)
+    V = F.normalize(centres[labels] + 0.4 * torch.randn(bins, D, generator=g, dtype=torch.float64), dim=-1)
+    start = V[torch.randperm(bins, generator=g)[:K]]
+    return V, start, labels
 
-    Count the frames as ``tasnet_edu.masks.stft`` does (centred frames: ``time // hop + 1``).
-    """
-    expected = _solution_naive_memory()
-    frames = stft(torch.zeros(int(SECONDS * SAMPLE_RATE)), N_FFT, HOP).shape
-    assert abs(float(n_bytes) - expected) <= 0.01 * expected, (
-        f"got {float(n_bytes):.3g} bytes. Hint: the STFT of 4 s has shape {tuple(frames)} "
-        "(frequency bins × frames); TF is their product, the matrix has TF² entries of 4 bytes."
-    )
-    print(f"Correct: {expected / 1e9:.1f} GB for a single example — hence the low-rank form.")
+
+def check_kmeans_step(fn) -> None:
+    """``fn(V (TF, D), centroids (K, D)) -> (masks (K, TF), new_centroids (K, D))``: assign every bin to the
+    nearest centroid (``masks[k, i] = 1`` if bin i goes to centroid k, else 0), then move each centroid to the
+    mean of the embeddings assigned to it. Ten such steps are what ``DeepClustering.masks`` runs."""
+    for seed in range(3):
+        V, start, labels = _clusters(seed)
+        expected_masks, expected_centroids = _solution_kmeans_step(V, start)
+        got_masks, got_centroids = (torch.as_tensor(a).double() for a in fn(V.clone(), start.clone()))
+        assert got_masks.shape == expected_masks.shape, (
+            f"masks: expected shape {tuple(expected_masks.shape)} (K, TF), got {tuple(got_masks.shape)}")
+        assert torch.equal(got_masks, expected_masks), (
+            f"{int((got_masks != expected_masks).any(0).sum())} bins go to another centroid. Hint: "
+            "torch.cdist(V, centroids).argmin(-1) is each bin's nearest centroid; one-hot it to (K, TF).")
+        assert torch.allclose(got_centroids, expected_centroids, atol=1e-8), (
+            "the new centroids differ. Hint: centroid k = the mean of the rows of V whose bin went to k.")
+    V, centroids, labels = _clusters(0)
+    for _ in range(10):
+        masks, centroids = (torch.as_tensor(a).double() for a in fn(V, centroids))
+    found = masks.argmax(0)
+    agreement = max(float((found == labels).double().mean()), float((found != labels).double().mean()))
+    assert agreement > 0.9
+    print(f"Correct: ten of your steps put {100 * agreement:.0f} % of the bins in their true cluster.")
 
 
 # --- 3. silent-bin weights --------------------------------------------------------------------------
