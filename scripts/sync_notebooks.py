@@ -1,4 +1,4 @@
-"""Give every notebook its Colab badge and setup cell, and strip outputs.
+"""Give every notebook its Colab badge and setup cell, and strip outputs; point README's badges there too.
 
 Usage: python scripts/sync_notebooks.py [notebooks/*.ipynb]   (default: all of notebooks/)
 
@@ -9,6 +9,7 @@ committed notebooks hold sources only.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -16,7 +17,11 @@ import nbformat
 
 from tasnet_edu.course import SETUP_MARKER, colab_badge, setup_cell_source
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+#: A Colab badge in the README, whatever repository it points at; group 1 is the notebook's file name.
+BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(https://colab\.research\.google\.com/github/[^)]*?"
+                   r"/notebooks/([\w.-]+\.ipynb)\)")
 
 
 def sync(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
@@ -47,12 +52,19 @@ def sync(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     return nb
 
 
+def readme_badges(readme: str) -> str:
+    """``readme`` with every chapter's Colab badge pointing at the repository ``tasnet_edu.course`` names."""
+    return BADGE.sub(lambda m: colab_badge(m.group(1)), readme)
+
+
 def main(paths: list[str]) -> int:
     files = [Path(p) for p in paths] or sorted(NOTEBOOKS.glob("*.ipynb"))
     for path in files:
         nb = sync(nbformat.read(path, as_version=4), path.name)
         nbformat.write(nb, path)
         print(f"synced {path}")
+    readme = ROOT / "README.md"
+    readme.write_text(readme_badges(readme.read_text(encoding="utf-8")), encoding="utf-8")
     return 0
 
 

@@ -90,7 +90,8 @@ def test_every_preset_and_shipped_model_the_course_plan_names_exists():
     planned_presets = set(re.findall(r"`([\w-]+)`", presets))
     assert planned_presets, "no presets found in the plan's `tasnet_edu.train` line"
     assert not planned_presets - set(train.PRESETS), sorted(planned_presets - set(train.PRESETS))
-    shipped = re.search(r"`tasnet_edu\.pretrained`:.*?shipped model.*?((?:`[\w-]+`[, and]*)+)", plan).group(1)
+    bullet = plan.split("- `tasnet_edu.pretrained`:", 1)[1].split("\n- ", 1)[0]  # the entry, over its lines
+    shipped = re.sub(r"\([^)]*\)", "", bullet.split("shipped model", 1)[1]).split(".", 1)[0]
     planned_models = set(re.findall(r"`([\w-]+)`", shipped))
     assert planned_models, "no shipped model found in the plan's `tasnet_edu.pretrained` line"
     assert not planned_models - set(pretrained.SHIPPED), sorted(planned_models - set(pretrained.SHIPPED))
@@ -101,3 +102,39 @@ def test_setup_cell_is_a_no_op_outside_colab():
     before = set(sys.modules)
     exec(compile(setup_cell_source(), "<setup cell>", "exec"), {})
     assert Path.cwd().exists() and "google.colab" not in set(sys.modules) - before
+
+
+def test_sync_points_readme_badges_at_the_repository_course_names(monkeypatch):
+    """A fork sets REPOSITORY in tasnet_edu/course.py; scripts/sync_notebooks.py re-points every badge."""
+    import importlib.util
+
+    from tasnet_edu import course
+
+    spec = importlib.util.spec_from_file_location("sync_notebooks", ROOT / "scripts" / "sync_notebooks.py")
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    readme = (ROOT / "README.md").read_text()
+    assert sync.readme_badges(readme) == readme  # already in step
+    monkeypatch.setattr(course, "REPOSITORY", "someone/fork")
+    forked = sync.readme_badges(readme)
+    assert all(colab_badge(path.name) in forked for path in NOTEBOOKS)
+    assert forked.count("github/someone/fork/blob/") == len(NOTEBOOKS) and "tasnet-edu/tasnet-edu" not in forked
+
+
+def test_setup_cell_says_in_one_line_what_to_change_when_the_clone_fails(monkeypatch, tmp_path):
+    import subprocess
+    import types
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    calls = []
+
+    def failing_run(args, **kwargs):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 128)  # what git exits with for a missing repository
+
+    monkeypatch.setattr(subprocess, "run", failing_run)
+    with pytest.raises(SystemExit) as stop:
+        exec(compile(setup_cell_source(), "<setup cell>", "exec"), {})
+    message = str(stop.value)
+    assert calls and calls[0][:2] == ["git", "clone"] and len(calls) == 1  # nothing installed after it
+    assert "\n" not in message and "tasnet_edu/course.py" in message and calls[0][-2] in message
