@@ -4,6 +4,8 @@
 2. ``check_cumulative_layer_norm(fn)``: cLN without gain and bias, from its definition.
 3. ``check_global_layer_norm(fn)``: gLN without gain and bias: one mean and variance per utterance.
 4. ``check_causal_depthwise_conv(fn)``: a dilated depthwise convolution padded so it sees no future frame.
+5. ``check_conv1d_block(fn)``: one convolutional block's forward pass (shared with chapter 08's module).
+6. ``check_tcn(fn, conv1d_block)``: a TCN stacked from your block, its receptive field measured by gradient.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tasnet_edu.tcn import CumulativeLayerNorm, GlobalLayerNorm, depthwise_conv, receptive_field
+from tasnet_edu.exercises.ch08 import _solution_conv1d_block, check_conv1d_block  # noqa: F401 (exercise 5)
+from tasnet_edu.tcn import TCN, CumulativeLayerNorm, GlobalLayerNorm, depthwise_conv, receptive_field
 
 
 # --- 1. receptive field ---------------------------------------------------------------------------------
@@ -129,3 +132,57 @@ def check_causal_depthwise_conv(fn) -> None:
         )
     print("Correct: with (P−1)·d frames of left padding the block sees only the past — its latency stays "
           "one encoder window however deep the TCN.")
+
+
+# --- 6. a TCN stacked from your block -------------------------------------------------------------------
+def _solution_tcn(x: torch.Tensor, blocks, conv1d_block) -> torch.Tensor:
+    """Each block's residual output is the next block's input; the skip outputs add up."""
+    skips = 0
+    for block in blocks:
+        residual, skip = conv1d_block(x, block)
+        skips = skips + skip
+        if residual is not None:
+            x = residual
+    return skips
+
+
+def check_tcn(fn, conv1d_block=None) -> None:
+    """``fn(x (batch, B, frames), blocks, conv1d_block) -> (batch, Sc, frames)``: the blocks of a
+    ``tasnet_edu.tcn.TCN`` run one after another through ``conv1d_block(x, block) -> (residual, skip)`` (your
+    block of exercise 5; the reference one when ``None``), returning the sum of the skip outputs.
+
+    Checked twice: the values against the package's ``TCN``, and the receptive field by gradient: output
+    frame t depends on exactly ``receptive_field(P, X, R)`` input frames, ending at t when causal."""
+    conv1d_block = conv1d_block or _solution_conv1d_block
+    torch.manual_seed(9)
+    P, X, R, frames, t = 3, 3, 2, 60, 30
+    span = receptive_field(P, X, R)
+    for causal in (False, True):
+        kind = "causal" if causal else "non-causal"
+        tcn = TCN(B=6, H=8, Sc=5, P=P, X=X, R=R, norm="BN", causal=causal).double().eval()
+        with torch.no_grad():  # PReLU slopes away from their 0.25 start, as after training
+            for block in tcn.blocks:
+                block.prelu1.weight.fill_(0.1)
+                block.prelu2.weight.fill_(0.4)
+        x = torch.randn(1, 6, frames, dtype=torch.float64, requires_grad=True)
+        with torch.no_grad():
+            expected = tcn(x)
+        got = fn(x, list(tcn.blocks), conv1d_block)
+        assert got is not None and got.shape == expected.shape, (
+            f"{kind}: return the sum of the skips, shape {tuple(expected.shape)}; got "
+            f"{None if got is None else tuple(got.shape)}")
+        assert torch.allclose(got.detach(), expected, atol=1e-6), (
+            f"{kind}: the values differ from the package's TCN. Hint: feed each block's RESIDUAL output (not "
+            "the TCN's input) to the next block, and add up the skip outputs of every block.")
+        got[0, :, t].sum().backward()
+        assert x.grad is not None, "the output does not depend on x through autograd: did you detach it?"
+        support = (x.grad[0].abs().sum(0) > 0).nonzero().flatten()
+        first, last = int(support[0]), int(support[-1])
+        assert len(support) == span == last - first + 1, (
+            f"{kind}: output frame {t} depends on {len(support)} input frames ({first}…{last}); the TCN's "
+            f"receptive field is {span}. Hint: every block must run, with its own dilation.")
+        assert last == t if causal else first == t - (span - 1) // 2, (
+            f"{kind}: the frames output frame {t} sees are {first}…{last}. Hint: a causal TCN ends at t, a "
+            "non-causal one is centred on it.")
+    print(f"Correct: your TCN gives the package's output, and one output frame sees {span} input frames "
+          f"(P={P}, X={X}, R={R}), measured by gradient.")
