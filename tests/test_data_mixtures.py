@@ -198,3 +198,53 @@ def test_committed_real_samples_are_held_out_people_with_their_licences():
     for i in range(manifest["counts"]["tt"]):
         mix, sources = mixtures.load_sample_mixture(i, real=True)
         assert sources.shape == (2, len(mix)) and (mix - sources.sum(0)).abs().max() < 1e-6
+
+
+# --------------------------------------------------------------------------- partial overlap, wider levels
+def test_place_lets_one_talker_start_later_or_stop_earlier():
+    sr = 8000
+    for start in (0.0, 0.3, 0.5, 0.7, 1.0):
+        (a, b), length = mixtures.place((3 * sr, 2 * sr), start, sr)
+        assert min(a, b) == 0 and length == max(a + 3 * sr, b + 2 * sr)
+        overlap = min(a + 3 * sr, b + 2 * sr) - max(a, b)
+        assert overlap >= mixtures.MIN_OVERLAP_S * sr  # they still talk at once for a second
+    assert mixtures.place((3 * sr, 2 * sr), 0.0, sr)[0] == [sr, 0]  # the second starts first
+    assert mixtures.place((3 * sr, 2 * sr), 1.0, sr)[0] == [0, 2 * sr]  # the second starts last
+    short = mixtures.place((sr // 2, 3 * sr), 0.5, sr)  # shorter than MIN_OVERLAP_S: inside the other
+    assert short[1] == 3 * sr
+
+
+def test_options_leave_every_other_choice_as_it_was():
+    plain = mixtures._plan("valid", 4, SEED, "espeak", None)
+    varied = mixtures._plan("valid", 4, SEED, "espeak", None, max_db=10.0, overlap="mixed")
+    def choices(plan):
+        return plan["peak"], [{k: v for k, v in plan[s].items() if k != "gain_db"} for s in ("s1", "s2")]
+
+    assert choices(plain) == choices(varied)
+    assert varied["relative_db"] == pytest.approx(2 * plain["relative_db"], abs=1e-3)  # the same draw, scaled
+    shares = [mixtures.plan_overlap("train", i, 0, "mixed", 0.3)["partial"] for i in range(400)]
+    assert 0.22 < np.mean(shares) < 0.38
+    assert not any(mixtures.plan_overlap("train", i, 0, "full")["partial"] for i in range(20))
+
+
+def test_partial_mixtures_pad_silence_and_record_offsets(tmp_path):
+    out = mixtures.make_mixtures(tmp_path / "p", 0, 3, 0, seed=SEED, overlap="partial", max_db=10.0,
+                                 progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "0-10 dB" in manifest["level_convention"]
+    for plan in manifest["splits"]["cv"]["mixtures"]:
+        (mix, _), (s1, _), (s2, _) = (read(out, "cv", sub, plan["file"]) for sub in SUBS)
+        assert np.array_equal(mix.astype(np.int32), s1.astype(np.int32) + s2)
+        ends = [int(np.flatnonzero(s)[-1]) + 1 for s in (s1, s2)]
+        starts = [int(np.flatnonzero(s)[0]) for s in (s1, s2)]
+        assert starts == plan["offsets"] and max(ends) == len(mix)  # the mixture spans both talkers
+        assert plan["overlap_s"] >= mixtures.MIN_OVERLAP_S - 1e-3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_db": -1.0}, "max_db"), ({"overlap": "some"}, "overlap"), ({"partial_share": 2.0}, "partial_share"),
+    ({"held_out": "wide"}, "--held-out"),
+])
+def test_bad_options_say_which(tmp_path, kwargs, message):
+    with pytest.raises(CourseError, match=message):
+        mixtures.make_mixtures(tmp_path / "x", 1, 0, 0, progress=False, **kwargs)

@@ -285,3 +285,112 @@ def test_festival_render_keeps_good_files_and_leaves_nothing_complete_when_it_fa
                      "(SIOD ERROR: no voice)"]
     assert not (tmp_path / "festival-lp").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["engine", "festival-pc"]  # no temporary folder left
+
+
+# --------------------------------------------------------------------------- the wide held-out split
+@pytest.fixture
+def wide_cache(cache, monkeypatch):
+    """``cache`` plus word-list voices: KLettres and KTuberling in several languages, some sharing one with
+    another set (Danish in all three families, Serbian twice in KTuberling)."""
+    monkeypatch.setattr(natural, "WIDE_MIN_S", 1.0)
+    klettres = ("de", "it", "pl", "sv", "da", "cs")
+    ktuberling = ("nn", "pt_BR", "sr", "sr@latin", "da", "gl", "sl", "fi")
+    _package(cache, "klettres-data", [
+        (f"usr/share/klettres/{lang}/alpha/{k}.ogg", _voice(1.0, 120 + 9 * i, 16000, k), 16000)
+        for i, lang in enumerate(klettres) for k in range(2)])
+    _package(cache, "ktuberling-data", [
+        (f"usr/share/ktuberling/sounds/{lang}/w{k}.ogg", _voice(1.0, 140 + 7 * i, 16000, k), 16000)
+        for i, lang in enumerate(ktuberling) for k in range(2)])
+    return cache
+
+
+def _persons(splits: dict[str, str]) -> dict[str, set[str]]:
+    family = {spk: spk.split("/")[0] for spk in splits}
+    out: dict[str, set[str]] = {}
+    for spk, split in splits.items():
+        out.setdefault(natural.person_of(spk, family[spk]), set()).add(split)
+    return out
+
+
+def test_person_of_joins_one_languages_volunteers_only():
+    serbian = natural.person_of("ktuberling/sr@latin", "ktuberling")
+    assert serbian == natural.person_of("klettres/sr", "klettres") == "volunteer/sr"
+    assert natural.person_of("klettres/pt_BR", "klettres") == "volunteer/pt"
+    assert natural.person_of("asterisk/Carlo", "asterisk") == "asterisk/Carlo"
+    assert natural.person_of("fillets/nl", "fillets") != natural.person_of("tuxpaint/nl", "tuxpaint")
+
+
+def test_wide_split_holds_out_ten_people_and_the_old_test_and_trains_on_none_of_them(wide_cache):
+    recordings = natural.index(wide_cache, log=lambda _: None)
+    splits = natural.held_out_splits(recordings, "wide")
+    assert splits == natural.held_out_splits(list(reversed(recordings)), "wide")
+    default = natural.speaker_splits(recordings)
+    # The test people are the ones the default split held out: no shipped model trained on them.
+    assert {s for s, v in splits.items() if v == "test"} == {s for s, v in default.items() if v != "train"}
+    valid = {s for s, v in splits.items() if v == "valid"}
+    assert len(valid) >= 10 and len({s.split("/")[0] for s in valid}) >= 3
+    for person, held in _persons(splits).items():  # one person, one split (or left out altogether)
+        assert len(held - {"excluded"}) <= 1, (person, held)
+        assert not ({"valid", "test"} & held and "train" in held), person
+    assert any(v == "excluded" for v in splits.values())  # Danish word lists: maybe the Tux Paint voice
+    assert splits["klettres/da"] == splits["ktuberling/da"] == "excluded"
+
+
+def test_wide_split_says_when_there_are_too_few_people(cache):
+    with pytest.raises(CourseError, match="wide split needs 10 valid people"):
+        natural.held_out_splits(natural.index(cache, log=lambda _: None), "wide")
+    with pytest.raises(CourseError, match="held_out"):
+        natural.held_out_splits([], "narrow")
+
+
+def test_wide_mixtures_record_each_person_and_never_train_on_held_out_people(wide_cache, tmp_path):
+    out = make_mixtures(tmp_path / "w", 20, 6, 6, seed=0, speech_kind="natural", natural_cache=wide_cache,
+                        held_out="wide", progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    people = manifest["natural_speakers"]
+    assert manifest["held_out"] == "wide"
+    row = people["klettres/de"]
+    assert {"split", "family", "person", "seconds", "sources"} <= set(row) and row["family"] == "klettres"
+    for folder, split in (("tr", "train"), ("cv", "valid"), ("tt", "test")):
+        used = {m[k]["speaker"] for m in manifest["splits"][folder]["mixtures"] for k in ("s1", "s2")}
+        assert used and all(people[s]["split"] == split for s in used), folder
+    held = {people[s]["person"] for s in people if people[s]["split"] in ("valid", "test", "excluded")}
+    trained = {people[s]["person"] for s in people if people[s]["split"] == "train"}
+    assert not held & trained
+    default = make_mixtures(tmp_path / "d", 2, 0, 0, seed=0, speech_kind="natural", natural_cache=wide_cache,
+                            progress=False)
+    assert "held_out" not in json.loads((default / "manifest.json").read_text())
+
+
+def test_partial_overlap_and_wide_levels_with_people(cache, tmp_path):
+    out = make_mixtures(tmp_path / "p", 0, 6, 6, seed=0, speech_kind="natural", natural_cache=cache,
+                        overlap="partial", max_db=10.0, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["overlap"]["mode"] == "partial" and manifest["max_db"] == 10.0
+    for folder in ("cv", "tt"):
+        for plan in manifest["splits"][folder]["mixtures"]:
+            (mix, _), (s1, _), (s2, _) = (sf.read(out / folder / sub / plan["file"], dtype="int16")
+                                          for sub in ("mix", "s1", "s2"))
+            assert np.array_equal(mix.astype(np.int32), s1.astype(np.int32) + s2)
+            assert plan["overlap"]["partial"] and 0 < plan["overlap_s"] < plan["seconds"]
+            assert min(plan["offsets"]) == 0
+            for s, offset in ((s1, plan["offsets"][0]), (s2, plan["offsets"][1])):
+                assert not s[:offset].any()  # silence before the talker starts
+            assert 0.0 <= plan["relative_db"] <= 10.0
+
+
+def test_pseudo_speakers_change_training_people_only(cache, tmp_path):
+    args = dict(seed=3, speech_kind="natural", natural_cache=cache, progress=False)
+    plain = make_mixtures(tmp_path / "plain", 3, 2, 2, **args)
+    pseudo = make_mixtures(tmp_path / "pseudo", 3, 2, 2, pseudo_speakers=True, **args)
+    manifest = json.loads((pseudo / "manifest.json").read_text())
+    assert manifest["pseudo_speakers"]["splits"] == ["train"]
+    for m in manifest["splits"]["tr"]["mixtures"]:
+        assert {"formant", "pitch"} == set(m["s1"]["voice"]) == set(m["s2"]["voice"])
+    for folder in ("cv", "tt"):  # validation and test: the same bytes as without pseudo-speakers
+        assert not any("voice" in m[k] for m in manifest["splits"][folder]["mixtures"] for k in ("s1", "s2"))
+        for path in sorted((plain / folder).rglob("*.wav")):
+            assert path.read_bytes() == (pseudo / path.relative_to(plain)).read_bytes(), path
+    assert (plain / "tr/s1/00000.wav").read_bytes() != (pseudo / "tr/s1/00000.wav").read_bytes()
+    with pytest.raises(CourseError, match="pseudo-speakers"):
+        make_mixtures(tmp_path / "e", 1, 0, 0, pseudo_speakers=True, progress=False)

@@ -179,3 +179,38 @@ def test_shuffled_order_permutes_sources_per_item_not_the_mixture(tmp_path):
             assert same or torch.equal(sources, base[i][1].flip(0))
             swapped.append(not same)
     assert 0 < sum(swapped) < len(swapped)  # both orders occur
+
+
+def test_dynamic_mix_options_wider_levels_and_partial_overlap(tmp_path):
+    root = make_wsj_tree(tmp_path, NAMES)
+    plain = DynamicMix(root, "tr", segment=0.4, epoch_size=40, seed=0)
+    wide = DynamicMix(root, "tr", segment=0.4, epoch_size=40, seed=0, max_db=10.0)
+    diffs = []
+    for i in range(len(wide)):
+        s = wide[i][1]
+        diffs.append(float(10 * torch.log10(s[0].pow(2).mean() / s[1].pow(2).mean())))
+        torch.testing.assert_close(plain[i][1][0] / plain[i][1][0].std(), s[0] / s[0].std())  # same crops
+    assert min(diffs) >= -1e-3 and max(diffs) <= 10 + 1e-3 and max(diffs) > 6
+    partial = DynamicMix(root, "tr", segment=0.4, epoch_size=40, seed=0, partial=1.0)
+    silent = 0
+    for i in range(len(partial)):
+        mix, s = partial[i]
+        torch.testing.assert_close(s.sum(0), mix)
+        torch.testing.assert_close(s[0], plain[i][1][0])  # the first talker is as it was
+        silent += int((s[1] == 0).sum() > 0.1 * s.shape[1])  # the second starts later or stops earlier
+    assert silent > 30
+    with pytest.raises(CourseError, match="max_db"):
+        DynamicMix(root, "tr", segment=0.4, max_db=-2)
+
+
+def test_dynamic_mix_pseudo_speakers_change_people_only(tmp_path):
+    root = make_wsj_tree(tmp_path, NAMES)
+    plain = DynamicMix(root, "tr", segment=0.4, epoch_size=4, seed=0)
+    nobody = DynamicMix(root, "tr", segment=0.4, epoch_size=4, seed=0, pseudo_speakers=True,
+                        is_person=lambda path, k: False)
+    people = DynamicMix(root, "tr", segment=0.4, epoch_size=4, seed=0, pseudo_speakers=True,
+                        is_person=lambda path, k: True)
+    for i in range(4):
+        torch.testing.assert_close(nobody[i][1], plain[i][1])
+        assert not torch.allclose(people[i][1], plain[i][1], atol=1e-3)
+        torch.testing.assert_close(people[i][1].sum(0), people[i][0])

@@ -4,6 +4,7 @@
 - ``natural``: recordings of people shipped in Debian packages (``tasnet-edu fetch-speech``).
 - ``festival``: twelve Festival voices, each made from one person's recordings, rendered into that cache
   for training (``tasnet-edu render-festival``; ``make-data --festival``).
+- ``voices``: pseudo-speakers, a person with other formants and pitch (``make-data --pseudo-speakers``).
 - ``pico``: optional SVOX Pico voices (``pip install -e ".[speech]"``), six voices in five languages.
 - ``mixtures``: ``make_mixtures`` writes two-speaker mixtures in the wsj0-2mix layout
   (``tr/ cv/ tt/``, each with ``mix/ s1/ s2/``); ``ensure_mixtures`` caches them; the committed

@@ -20,7 +20,8 @@ calls ``set_epoch``). Utterances shorter than a segment are **zero-padded** at t
 utterances, as used for validation and testing.
 
 ``DynamicMix`` makes new mixtures every epoch from the single-speaker source files of a split, with the
-wsj0-2mix level rule (relative level uniform in 0–5 dB).
+wsj0-2mix level rule (relative level uniform in 0–5 dB) by default; wider levels (``max_db``), a share of
+partly overlapped mixtures (``partial``) and pseudo-speakers (``pseudo_speakers``) are options.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ import torch
 from torch.utils.data import Dataset
 
 from tasnet_edu import SAMPLE_RATE, audio
-from tasnet_edu.data import pico
-from tasnet_edu.data.mixtures import SPLIT_DIRS, read_manifest
+from tasnet_edu.data import pico, voices
+from tasnet_edu.data.mixtures import MIN_OVERLAP_S, SPLIT_DIRS, read_manifest
 from tasnet_edu.errors import CourseError
 
 SPLIT_ALIASES = {**SPLIT_DIRS, "validation": "cv"}
@@ -272,6 +273,29 @@ def course_speakers(root) -> Callable[[Path, int], str] | None:
     return lambda path, k: voices.get((path.parent.parent.name, path.name, k), wsj0_speaker(path, k))
 
 
+def course_people(root) -> Callable[[Path, int], bool]:
+    """``is_person(path, source_index)`` for data made by ``tasnet-edu make-data``: whether that source is a
+    recording of a person (``kind`` ``natural`` in ``manifest.json``); always ``False`` without a manifest."""
+    manifest = read_manifest(root) or {"splits": {}}
+    people = {(split, mix["file"], k) for split, info in manifest["splits"].items()
+              for mix in info["mixtures"] for k in range(2) if mix[f"s{k + 1}"].get("kind") == "natural"}
+    return lambda path, k: (path.parent.parent.name, path.name, k) in people
+
+
+def shift_partly(source: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """``source`` ``(time,)`` moved by a random lag with silence filled in, so that its talker starts later or
+    stops earlier and still overlaps the other for ``MIN_OVERLAP_S`` (or a quarter of the crop)."""
+    n = len(source)
+    most = n - min(round(MIN_OVERLAP_S * sample_rate), n // 4)
+    lag = int(rng.integers(-most, most + 1))
+    out = np.zeros_like(source)
+    if lag >= 0:
+        out[lag:] = source[:n - lag]
+    else:
+        out[:lag] = source[-lag:]
+    return out
+
+
 class DynamicMix(Dataset):
     """Dynamic mixing: new mixtures every epoch from the single-speaker source files of a split.
 
@@ -291,6 +315,15 @@ class DynamicMix(Dataset):
             own speaker.
         keep: ``keep(path, source_index) -> bool``: only the files it accepts join the pool (default: all),
             e.g. the espeak voices of a mixed set, to measure what the rest was worth.
+        max_db: the two sources' relative level is uniform in 0–``max_db`` dB (wsj0-2mix: 5).
+        partial: the share of items whose second source is shifted by a random lag (``shift_partly``):
+            one talker starts later or stops earlier, the other talks alone meanwhile (0: none).
+        pseudo_speakers: each crop of a person (``is_person``) gets its own formant and pitch factors
+            (``voices.draw``, ``voices.transform``) before it is levelled; espeak voices stay as they are.
+        is_person: ``is_person(path, source_index) -> bool``; default ``course_people(root)``.
+
+    The options draw from random streams of their own: left at their defaults, the items are the ones made
+    without them.
 
     Items: ``(mix (time,), sources (n_src, time))`` with ``mix == sources.sum(0)``.
     """
@@ -298,7 +331,8 @@ class DynamicMix(Dataset):
     def __init__(self, root, split: str = "tr", n_src: int = 2, sample_rate: int = SAMPLE_RATE,
                  segment: float = 4.0, seed: int = 0, epoch_size: int | None = None,
                  speaker_of: Callable[[Path, int], str] | None = None, level: str = "rms",
-                 keep: Callable[[Path, int], bool] | None = None):
+                 keep: Callable[[Path, int], bool] | None = None, max_db: float = 5.0, partial: float = 0.0,
+                 pseudo_speakers: bool = False, is_person: Callable[[Path, int], bool] | None = None):
         if segment is None or segment <= 0:
             raise CourseError("DynamicMix needs a segment length in seconds (mixtures are built from crops)")
         files = WSJ0Mix(root, split, n_src=n_src, sample_rate=sample_rate, segment=None).rows
@@ -309,6 +343,14 @@ class DynamicMix(Dataset):
             raise CourseError(f"{root}: fewer than {n_src} distinct speakers; cannot mix")
         if level not in ("rms", "active"):
             raise CourseError(f"level must be 'rms' or 'active', got {level!r}")
+        if not 0 <= max_db <= 30 or not 0 <= partial <= 1:
+            raise CourseError(f"max_db must be in 0–30 dB and partial a share in 0–1, got {max_db}, "
+                              f"{partial}")
+        self.max_db, self.partial = float(max_db), float(partial)
+        self.people = None  # the files of people, when they become pseudo-speakers
+        if pseudo_speakers:
+            is_person = is_person or course_people(root)
+            self.people = {p for _, sources in files for k, p in enumerate(sources) if is_person(p, k)}
         self.n_src, self.sample_rate, self.segment, self.seed = n_src, sample_rate, segment, seed
         self.level = level
         self.epoch_size = epoch_size or len(files)
@@ -333,24 +375,35 @@ class DynamicMix(Dataset):
         raise AssertionError("unreachable: the constructor checked there are enough speakers")
 
     def levels_db(self, rng: np.random.Generator) -> np.ndarray:
-        """Source levels in dB relative to unit RMS (wsj0-2mix rule for two sources)."""
+        """Source levels in dB relative to unit RMS (wsj0-2mix rule for two sources, up to ``max_db``)."""
         if self.n_src == 2:
-            diff = rng.uniform(0.0, 5.0)
+            diff = rng.uniform(0.0, self.max_db)
             return np.array([diff / 2, -diff / 2])
         return rng.uniform(-2.5, 2.5, size=self.n_src)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = _rng(self.seed, self.epoch, index)
         length = round(self.segment * self.sample_rate)
-        crops = [_crop(audio.load(p, self.sample_rate)[0][None], length, rng)[0] for p in self._pick(rng)]
+        picked = self._pick(rng)
+        crops = [_crop(audio.load(p, self.sample_rate)[0][None], length, rng)[0] for p in picked]
+        if self.people is not None:
+            crops = self._pseudo(picked, crops, np.random.default_rng([self.seed, self.epoch, index, 8]))
         sources = np.stack(crops)
         if self.level == "active":
             rms = np.array([[audio.active_rms(c, self.sample_rate)] for c in crops]) + 1e-8
         else:
             rms = np.sqrt((sources ** 2).mean(axis=1, keepdims=True)) + 1e-8
         sources = sources / rms * 10 ** (self.levels_db(rng)[:, None] / 20)
+        shifts = np.random.default_rng([self.seed, self.epoch, index, 7]) if self.partial else None
+        if shifts is not None and shifts.random() < self.partial:
+            sources[-1] = shift_partly(sources[-1], shifts, self.sample_rate)
         sources = torch.from_numpy(sources.astype(np.float32))
         return sources.sum(0), sources
+
+    def _pseudo(self, picked: list[Path], crops: list[np.ndarray], rng: np.random.Generator) -> list:
+        """The crops of people spoken by pseudo-speakers (new factors per crop); the others unchanged."""
+        return [voices.transform(c, self.sample_rate, **voices.draw(rng)) if p in self.people and np.any(c)
+                else c for p, c in zip(picked, crops, strict=True)]
 
 
 class ShuffledOrder(Dataset):

@@ -35,20 +35,23 @@ import scipy.signal
 
 from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.audio import active_rms, load, resample, save
-from tasnet_edu.data import natural, pico, speech
+from tasnet_edu.data import natural, pico, speech, voices
 from tasnet_edu.errors import CourseError
 
 GENERATOR_VERSION = 3  # bump whenever the recipe changes: cached datasets are then regenerated
 SPLIT_DIRS = {"train": "tr", "valid": "cv", "test": "tt"}
 MAX_DB = 5.0  # relative level range 0–5 dB, as in wsj0-2mix
+OVERLAP = ("full", "partial", "mixed")  # min-length overlap (wsj0-2mix), offsets (Libri2Mix "max"), both
+MIN_OVERLAP_S = 1.0  # a partly overlapped pair still talks at once this long (or the shorter utterance)
 REVERB_PROB = 0.4
 MAX_SENTENCES = 3
 REPO = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- the recipe of one mixture
-def plan_mixture(split: str, index: int, seed: int) -> dict:
-    """All random choices of mixture ``index`` of ``split``: speakers, texts, levels, augmentations."""
+def plan_mixture(split: str, index: int, seed: int, max_db: float = MAX_DB) -> dict:
+    """All random choices of mixture ``index`` of ``split``: speakers, texts, levels (relative level uniform
+    in 0–``max_db`` dB), augmentations."""
     rng = np.random.default_rng([seed, speech.SPLITS.index(split), index])
     speakers = speech.list_speakers(split)
     texts = speech.sentence_splits()[split]
@@ -60,7 +63,7 @@ def plan_mixture(split: str, index: int, seed: int) -> dict:
     n_a, n_b = rng.integers(1, MAX_SENTENCES + 1, size=2)
     picks = rng.choice(len(texts), size=n_a + n_b, replace=False)
     text_a, text_b = (" ".join(texts[i] for i in idx) for idx in (picks[:n_a], picks[n_a:]))
-    rel_db = float(rng.uniform(0.0, MAX_DB))
+    rel_db = float(rng.uniform(0.0, max_db))
     pairs = ((speakers[a], text_a, rel_db / 2), (speakers[b], text_b, -rel_db / 2))
     sources = [{"speaker": spk.name, "text": text, "gain_db": round(gain_db, 4), **_channel(rng)}
                for spk, text, gain_db in pairs]
@@ -108,7 +111,7 @@ def _pico_source(split: str, rng: np.random.Generator, taken: set[str]) -> tuple
     return {"kind": "pico", "speaker": spk.name, "text": text}, pico.voice_of(spk.name)
 
 
-def plan_pico_mixture(split: str, index: int, seed: int) -> dict:
+def plan_pico_mixture(split: str, index: int, seed: int, max_db: float = MAX_DB) -> dict:
     """All random choices of mixture ``index`` of ``split`` for ``--speech pico``.
 
     Both talkers are Pico speakers of different voices. A split with a single Pico voice (validation and
@@ -116,7 +119,7 @@ def plan_pico_mixture(split: str, index: int, seed: int) -> dict:
     the active speech, as for natural speech.
     """
     rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 2])
-    rel_db = float(rng.uniform(0.0, MAX_DB))
+    rel_db = float(rng.uniform(0.0, max_db))
     sources, taken = [], set()
     for gain_db in (rel_db / 2, -rel_db / 2):
         src, name = _pico_source(split, rng, taken) or _espeak_source(split, rng, taken)
@@ -127,7 +130,8 @@ def plan_pico_mixture(split: str, index: int, seed: int) -> dict:
 
 
 def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list], speech_kind: str,
-                         with_pico: bool = False, people_by: str = "speaker") -> dict:
+                         with_pico: bool = False, people_by: str = "speaker", max_db: float = MAX_DB,
+                         pseudo_speakers: bool = False) -> dict:
     """All random choices of mixture ``index`` of ``split`` when natural speech takes part.
 
     ``speech_kind`` ``"natural"``: both talkers are people (``pool``: the split's natural speakers and their
@@ -135,7 +139,11 @@ def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list
     with real, real with synthetic and synthetic with synthetic. A person's utterance is 3–6 s of their
     recordings joined (``natural.utterance``), sped up or slowed down by up to 10 % in training (speed
     perturbation: pitch and tempo together). Levels are set on the *active* speech (``audio.active_rms``),
-    not the plain RMS.
+    not the plain RMS; the relative level is uniform in 0–``max_db`` dB.
+
+    ``pseudo_speakers``: each training person's utterance gets a voice of its own (``voices.draw``: formant
+    and pitch factors drawn independently), from a stream of its own, so every other choice stays the same;
+    validation and test people are never changed.
 
     ``with_pico`` (``"all+pico"``): half of the espeak talkers become Pico speakers (when a Pico voice of the
     split is still free), decided by a stream of their own, so every other choice is the one made without
@@ -148,8 +156,9 @@ def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list
     """
     rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 1])
     pico_rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 3]) if with_pico else None
+    voice_rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 5])
     people = sorted(pool)
-    rel_db = float(rng.uniform(0.0, MAX_DB))
+    rel_db = float(rng.uniform(0.0, max_db))
     sources, taken = [], set()
     for gain_db in (rel_db / 2, -rel_db / 2):
         natural = speech_kind == "natural" or rng.random() < 0.5
@@ -157,6 +166,8 @@ def plan_natural_mixture(split: str, index: int, seed: int, pool: dict[str, list
             name = _pick_person([p for p in people if p not in taken], pool, people_by, rng)
             src = {"kind": "natural", "speaker": name, "seconds": round(float(rng.uniform(3.0, 6.0)), 3),
                    "speed": round(float(rng.uniform(0.9, 1.1)), 3) if split == "train" else 1.0}
+            if pseudo_speakers and split == "train":
+                src["voice"] = voices.draw(voice_rng)
         else:
             src, name = _espeak_source(split, rng, taken)
             if pico_rng is not None and pico_rng.random() < 0.5:
@@ -226,6 +237,8 @@ def _speak(src: dict, speakers: Speakers, pool: dict[str, list] | None, sample_r
     wav, src["files"] = natural.utterance(pool[src["speaker"]], seconds, rng, sample_rate)
     if src["speed"] != 1.0:  # read as if recorded at speed × the rate: pitch and tempo move together
         wav = resample(wav, round(sample_rate * src["speed"]), sample_rate)
+    if "voice" in src:  # a pseudo-speaker: the person with other formants and another pitch
+        wav = voices.transform(wav, sample_rate, **src["voice"])
     return wav.astype(np.float64)
 
 
@@ -235,20 +248,68 @@ def _level(wav: np.ndarray, src: dict, sample_rate: int) -> float:
     return float(np.sqrt(np.mean(wav**2)))
 
 
+def plan_overlap(split: str, index: int, seed: int, overlap: str, partial_share: float = 0.5) -> dict:
+    """Whether mixture ``index`` of ``split`` overlaps its talkers fully or partly, from a stream of its own.
+
+    ``overlap``: ``"full"`` (wsj0-2mix ``min`` mode), ``"partial"`` (every mixture offset) or ``"mixed"``
+    (a ``partial_share`` of them offset). A partial mixture records ``start``, uniform in [0, 1): where the
+    second utterance begins within the range ``place`` allows once the lengths are known.
+    """
+    rng = np.random.default_rng([seed, speech.SPLITS.index(split), index, 4])
+    partial = overlap == "partial" or (overlap == "mixed" and rng.random() < partial_share)
+    return {"partial": bool(partial), "start": round(float(rng.random()), 4) if partial else None}
+
+
+def place(lengths: tuple[int, int], start: float, sample_rate: int = SAMPLE_RATE) -> tuple[list[int], int]:
+    """Offsets (samples) of two utterances of ``lengths`` in a partially overlapped mixture, and its length.
+
+    The second utterance begins anywhere from ``MIN_OVERLAP_S`` (or the shorter length) before the first one
+    ends back to the same amount after its own start (``start`` 0 → it starts first, 1 → it starts last), so
+    one talker may start later, stop earlier or both; the mixture spans both (Libri2Mix's ``max`` mode).
+    """
+    la, lb = lengths
+    m = min(round(MIN_OVERLAP_S * sample_rate), la, lb)
+    lo, hi = -(lb - m), la - m
+    shift = lo + round(start * (hi - lo))
+    offsets = [max(0, -shift), max(0, shift)]
+    return offsets, max(offsets[0] + la, offsets[1] + lb)
+
+
+def _layout(waves: list[np.ndarray], plan: dict, sample_rate: int) -> list[np.ndarray]:
+    """The two sources laid out in the mixture: truncated to the shorter (``min`` mode) or, for a partial
+    mixture, padded with silence around their offsets; records ``offsets``/``overlap_s`` in ``plan``."""
+    overlap = plan.get("overlap")
+    if not overlap or not overlap["partial"]:
+        length = min(len(w) for w in waves)  # wsj0-2mix "min" mode
+        if overlap:
+            plan["offsets"], plan["overlap_s"] = [0, 0], round(length / sample_rate, 4)
+        return [w[:length] for w in waves]
+    offsets, length = place((len(waves[0]), len(waves[1])), overlap["start"], sample_rate)
+    both = min(o + len(w) for o, w in zip(offsets, waves, strict=True)) - max(offsets)
+    plan["offsets"], plan["overlap_s"] = offsets, round(both / sample_rate, 4)
+    out = [np.zeros(length) for _ in waves]
+    for o, w, x in zip(offsets, waves, out, strict=True):
+        x[o:o + len(w)] = w
+    return out
+
+
 def render_mixture(plan: dict, speakers: Speakers, sample_rate: int = SAMPLE_RATE,
                    pool: dict[str, list] | None = None):
     """Synthesise (or read) and mix one planned mixture → int16 arrays ``(mix, s1, s2)``, each ``(time,)``.
 
     ``speakers`` maps the names of espeak and Pico speakers to their ``Speaker`` / ``PicoSpeaker``;
     ``pool`` maps natural speakers to their recordings (needed when the plan has natural talkers).
-    ``mix == s1 + s2`` holds exactly on the stored 16-bit samples.
+    ``mix == s1 + s2`` holds exactly on the stored 16-bit samples. A plan with a partial ``overlap``
+    (``plan_overlap``) pads each source with digital silence where its talker is quiet.
     """
     waves = [_color(_speak(plan[key], speakers, pool, sample_rate), plan[key], sample_rate)
              for key in ("s1", "s2")]
-    length = min(len(w) for w in waves)  # wsj0-2mix "min" mode
-    # Levels are set on the truncated signals, so the stored s1/s2 level ratio is exactly relative_db.
-    s1, s2 = (w[:length] / _level(w[:length], plan[k], sample_rate) * 10 ** (plan[k]["gain_db"] / 20)
-              for w, k in zip(waves, ("s1", "s2"), strict=True))
+    partial = bool(plan.get("overlap") and plan["overlap"]["partial"])
+    laid = _layout(waves, plan, sample_rate)
+    # Levels are set on the truncated signals, so the stored s1/s2 level ratio is exactly relative_db; a
+    # partial mixture levels each whole utterance before it was padded (on its active speech, or its RMS).
+    s1, s2 = (w / _level(whole if partial else w, plan[k], sample_rate) * 10 ** (plan[k]["gain_db"] / 20)
+              for w, whole, k in zip(laid, waves, ("s1", "s2"), strict=True))
     peak = max(np.abs(s1 + s2).max(), np.abs(s1).max(), np.abs(s2).max())
     scale = plan["peak"] * 32767 / peak
     q1, q2 = (np.round(s * scale).astype(np.int16) for s in (s1, s2))
@@ -271,7 +332,7 @@ def _folder_counts(counts: dict[str, int]) -> dict[str, int]:
 
 def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], speech_kind: str = "espeak",
               people: dict | None = None, with_pico: bool = False, people_by: str = "speaker",
-              festival: bool = False) -> dict:
+              festival: bool = False, options: dict | None = None) -> dict:
     splits = {}
     for split, split_plans in plans.items():
         used = sorted({p[k]["speaker"] for p in split_plans for k in ("s1", "s2")})
@@ -293,6 +354,9 @@ def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], s
             extra["festival"] = True
     if with_pico:  # the Pico voices of each split, the package's version and licence
         extra["pico"] = pico.summary()
+    options = options or {}
+    extra.update(options)  # held_out, max_db, overlap, pseudo_speakers: recorded only when not the default
+    max_db = options.get("max_db", MAX_DB)
     return {
         **extra,
         "generator": "tasnet_edu.data.mixtures",
@@ -302,7 +366,8 @@ def _manifest(counts: dict[str, int], seed: int, plans: dict[str, list[dict]], s
         "sample_rate": SAMPLE_RATE,
         "mode": "min",
         "counts": _folder_counts(counts),
-        "level_convention": "s1 is the louder source: s1/s2 RMS ratio uniform in 0-5 dB (relative_db)",
+        "level_convention": f"s1 is the louder source: s1/s2 RMS ratio uniform in 0-{max_db:g} dB "
+                            "(relative_db)",
         "splits": splits,
     }
 
@@ -340,9 +405,11 @@ SPEECH = ("espeak", "natural", "pico", "all", "all+pico")
 WITH_PEOPLE = ("natural", "all", "all+pico")  # the kinds that need recordings of people (--natural-cache)
 
 
-def natural_pool(cache, log=print, festival: bool = False) -> tuple[dict[str, dict[str, list]], dict]:
+def natural_pool(cache, log=print, festival: bool = False,
+                 held_out: str = "default") -> tuple[dict[str, dict[str, list]], dict]:
     """``({split: {speaker: recordings}}, summary)`` of the natural speech in ``cache`` (with the rendered
-    Festival voices among the training people when ``festival``)."""
+    Festival voices among the training people when ``festival``), split by ``natural.held_out_splits``
+    (``held_out="wide"``: the wide split, whose ``excluded`` speakers join no split)."""
     recordings = natural.index(cache, log=log, festival=festival)
     if not recordings:
         raise CourseError(f"no natural speech in {cache}: fill it first with "
@@ -350,22 +417,57 @@ def natural_pool(cache, log=print, festival: bool = False) -> tuple[dict[str, di
     if festival and not any(natural.SOURCES[r.source].rendered for r in recordings):
         raise CourseError(f"--festival: no Festival voices in {cache}; render them first with "
                           f"`tasnet-edu render-festival --cache {cache}`")
-    splits = natural.speaker_splits(recordings)
+    splits = natural.held_out_splits(recordings, held_out)
     pool: dict[str, dict[str, list]] = {s: {} for s in speech.SPLITS}
     for rec in recordings:
-        pool[splits[rec.speaker]].setdefault(rec.speaker, []).append(rec)
-    return pool, natural.summary(recordings, splits)
+        if splits[rec.speaker] in pool:
+            pool[splits[rec.speaker]].setdefault(rec.speaker, []).append(rec)
+    return pool, natural.summary(recordings, splits, persons=held_out != "default")
 
 
 def _plan(split: str, index: int, seed: int, speech_kind: str, pool, with_pico: bool = False,
-          people_by: str = "speaker") -> dict:
+          people_by: str = "speaker", max_db: float = MAX_DB, overlap: str = "full",
+          partial_share: float = 0.5, pseudo_speakers: bool = False) -> dict:
     if speech_kind == "espeak":
-        return plan_mixture(split, index, seed)
-    if speech_kind == "pico":
-        return plan_pico_mixture(split, index, seed)
-    if len(pool[split]) < 2:
+        plan = plan_mixture(split, index, seed, max_db)
+    elif speech_kind == "pico":
+        plan = plan_pico_mixture(split, index, seed, max_db)
+    elif len(pool[split]) < 2:
         raise CourseError(f"the natural speech has fewer than 2 {split} speakers; fetch more packages")
-    return plan_natural_mixture(split, index, seed, pool[split], speech_kind, with_pico, people_by)
+    else:
+        plan = plan_natural_mixture(split, index, seed, pool[split], speech_kind, with_pico, people_by,
+                                    max_db, pseudo_speakers)
+    if overlap != "full":
+        plan["overlap"] = plan_overlap(split, index, seed, overlap, partial_share)
+    return plan
+
+
+def _check_options(max_db: float, overlap: str, partial_share: float, held_out: str) -> None:
+    """One-line ``CourseError`` for a level range, overlap mode, share or held-out split that cannot be."""
+    if not isinstance(max_db, (int, float)) or not 0 <= max_db <= 30:
+        raise CourseError(f"max_db (the largest relative level) must be in 0–30 dB, got {max_db!r}")
+    if overlap not in OVERLAP:
+        raise CourseError(f"overlap must be one of {OVERLAP}, got {overlap!r}")
+    if not isinstance(partial_share, (int, float)) or not 0 <= partial_share <= 1:
+        raise CourseError(f"partial_share (the share of partly overlapped mixtures) must be in 0–1, "
+                          f"got {partial_share!r}")
+    if held_out not in natural.HELD_OUT:
+        raise CourseError(f"held_out must be one of {natural.HELD_OUT}, got {held_out!r}")
+
+
+def _options(max_db: float, overlap: str, partial_share: float, held_out: str, pseudo_speakers: bool) -> dict:
+    """The manifest's record of the options that differ from their defaults (none: older manifests)."""
+    out: dict = {}
+    if held_out != "default":
+        out["held_out"] = held_out
+    if max_db != MAX_DB:
+        out["max_db"] = max_db
+    if overlap != "full":
+        out["overlap"] = {"mode": overlap, "partial_share": partial_share if overlap == "mixed" else None,
+                          "min_overlap_s": MIN_OVERLAP_S}
+    if pseudo_speakers:
+        out["pseudo_speakers"] = voices.summary()
+    return out
 
 
 def _uses_pico(speech_kind: str) -> bool:
@@ -380,7 +482,8 @@ def _uses_pico(speech_kind: str) -> bool:
 def make_mixtures(
     out_dir, n_train: int, n_valid: int, n_test: int, seed: int = 0, *, overwrite: bool = False,
     progress: bool = True, speech_kind: str = "espeak", natural_cache=None, people_by: str = "speaker",
-    festival: bool = False,
+    festival: bool = False, held_out: str = "default", max_db: float = MAX_DB, overlap: str = "full",
+    partial_share: float = 0.5, pseudo_speakers: bool = False,
 ) -> Path:
     """Generate a two-speaker dataset in the wsj0-2mix layout and return its root folder.
 
@@ -398,6 +501,12 @@ def make_mixtures(
         people_by: ``"speaker"`` or ``"seconds"``: how people are drawn (``plan_natural_mixture``).
         festival: the Festival voices rendered into ``natural_cache`` (``tasnet-edu render-festival``) join
             the training people (never validation or test); for the kinds with people only.
+        held_out: ``"default"`` or ``"wide"``: which people are held out (``natural.held_out_splits``); the
+            wide split holds out 10 validation and 6 test people and trains on none of them.
+        max_db: relative levels are uniform in 0–``max_db`` dB (wsj0-2mix: 5).
+        overlap: ``"full"`` (``min`` mode), ``"partial"`` or ``"mixed"`` (``plan_overlap``, ``place``).
+        partial_share: the share of partly overlapped mixtures when ``overlap="mixed"``.
+        pseudo_speakers: each training person's utterance becomes a pseudo-speaker's (``voices``).
 
     ``manifest.json`` records the seed, counts, the voice variants and speakers of each split and, per
     mixture, both texts, speakers, gains and augmentations. Same arguments → byte-identical files.
@@ -406,6 +515,7 @@ def make_mixtures(
 
     counts = {"train": n_train, "valid": n_valid, "test": n_test}
     _check_counts(counts)
+    _check_options(max_db, overlap, partial_share, held_out)
     if speech_kind not in SPEECH:
         raise CourseError(f"speech must be one of {SPEECH}, got {speech_kind!r}")
     if people_by not in PEOPLE_BY:
@@ -417,9 +527,13 @@ def make_mixtures(
     if festival and not with_people:
         raise CourseError("--festival adds voices to the people: use it with --speech "
                           + "|".join(WITH_PEOPLE))
+    if (held_out != "default" or pseudo_speakers) and not with_people:
+        raise CourseError("--held-out and --pseudo-speakers concern the people: use them with --speech "
+                          + "|".join(WITH_PEOPLE))
     speech.engine()  # fail early, with one line, when there is no speech backend
     with_pico = _uses_pico(speech_kind)
-    pool, people = natural_pool(natural_cache, festival=festival) if with_people else (None, None)
+    pool, people = (natural_pool(natural_cache, festival=festival, held_out=held_out) if with_people
+                    else (None, None))
     out_dir = Path(out_dir).expanduser().absolute()
     tmp = _prepare_output(out_dir, overwrite)
     speakers: Speakers = {s.name: s for s in speech.list_speakers()}
@@ -435,14 +549,16 @@ def make_mixtures(
                 plans[split] = []
                 for index in range(n):
                     plan = {"file": f"{index:05d}.wav",
-                            **_plan(split, index, seed, speech_kind, pool, with_pico, people_by)}
+                            **_plan(split, index, seed, speech_kind, pool, with_pico, people_by, max_db,
+                                    overlap, partial_share, pseudo_speakers)}
                     waves = render_mixture(plan, speakers, pool=pool and pool[split])
                     for sub, wav in zip(("mix", "s1", "s2"), waves, strict=True):
                         save(folder / sub / plan["file"], wav, SAMPLE_RATE)
                     plan["seconds"] = round(len(wav) / SAMPLE_RATE, 4)
                     plans[split].append(plan)
                     bar.update()
-        manifest = _manifest(counts, seed, plans, speech_kind, people, with_pico, people_by, festival)
+        manifest = _manifest(counts, seed, plans, speech_kind, people, with_pico, people_by, festival,
+                             _options(max_db, overlap, partial_share, held_out, pseudo_speakers))
         manifest = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False, default=str)
         (tmp / "manifest.json").write_text(manifest + "\n", encoding="utf-8")
         _publish(tmp, out_dir)
@@ -560,13 +676,27 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--festival", action="store_true",
                         help="add the Festival voices rendered into --natural-cache (`tasnet-edu "
                              "render-festival`) to the training people")
+    parser.add_argument("--held-out", choices=natural.HELD_OUT, default="default",
+                        help="which people are held out: default (4 validation, 2 test speaker groups) or "
+                             "wide (10 validation people of 4 sources, 6 test groups; none of them trains)")
+    parser.add_argument("--max-db", type=float, default=MAX_DB, metavar="DB",
+                        help="relative level of the two talkers uniform in 0–DB dB (default 5, as wsj0-2mix)")
+    parser.add_argument("--overlap", choices=OVERLAP, default="full",
+                        help="full: both talk from start to end (wsj0-2mix min mode, default); partial: "
+                             "one starts later or stops earlier; mixed: a --partial-share of them partial")
+    parser.add_argument("--partial-share", type=float, default=0.5, metavar="P",
+                        help="share of partly overlapped mixtures with --overlap mixed (default 0.5)")
+    parser.add_argument("--pseudo-speakers", action="store_true",
+                        help="give each training person's utterance new formants and pitch, drawn "
+                             "independently (tasnet_edu.data.voices); validation and test stay untouched")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     out = make_mixtures(
         args.out, args.n_train, args.n_valid, args.n_test, args.seed, overwrite=args.overwrite,
         speech_kind=args.speech, natural_cache=args.natural_cache, people_by=args.people_by,
-        festival=args.festival,
+        festival=args.festival, held_out=args.held_out, max_db=args.max_db, overlap=args.overlap,
+        partial_share=args.partial_share, pseudo_speakers=args.pseudo_speakers,
     )
     print(f"wrote {args.n_train + args.n_valid + args.n_test} mixtures to {out}")
     return 0

@@ -274,6 +274,91 @@ def speaker_splits(recordings: list[Recording]) -> dict[str, str]:
     return splits
 
 
+# --------------------------------------------------------------------------- the wide held-out split
+HELD_OUT = ("default", "wide")
+WIDE_MIN_S = 60.0  # a held-out person of the wide split needs a minute of speech: many 3–6 s utterances
+#: Validation people of the wide split, per family, picked in hash order (one person per language key).
+WIDE_VALID = {"asterisk": 1, "tuxpaint": 2, "klettres": 4, "ktuberling": 4}
+WIDE_MIN_PEOPLE = {"valid": 10, "test": 6}
+#: Families whose voices are volunteers, one per language: the same person may have read for several of them.
+VOLUNTEERS = ("tuxpaint", "klettres", "ktuberling")
+
+
+def person_of(speaker: str, family: str) -> str:
+    """The conservative identity of a speaker group: volunteers' voices of one language count as one person.
+
+    Tux Paint, KLettres and KTuberling do not say who read, and one volunteer may have read for all three
+    (``tuxpaint/da``, ``klettres/da``, ``ktuberling/da`` → ``volunteer/da``; ``sr@latin`` → ``sr``,
+    ``pt_BR`` → ``pt``). Every other group is its own person.
+    """
+    if family not in VOLUNTEERS:
+        return speaker
+    lang = speaker.split("/", 1)[1]
+    return "volunteer/" + lang.split("@")[0].split("_")[0]
+
+
+def _recorded(recordings: list[Recording]) -> tuple[dict[str, float], dict[str, str]]:
+    """``({speaker: seconds}, {speaker: family})`` of the recorded (not rendered) speakers."""
+    total: dict[str, float] = {}
+    family: dict[str, str] = {}
+    for rec in recordings:
+        if not SOURCES[rec.source].rendered:
+            total[rec.speaker] = total.get(rec.speaker, 0.0) + rec.seconds
+            family[rec.speaker] = SOURCES[rec.source].family
+    return total, family
+
+
+def wide_splits(recordings: list[Recording]) -> dict[str, str]:
+    """The wide held-out split: ``{speaker: "train" | "valid" | "test" | "excluded"}``.
+
+    - test: the six speaker groups that ``speaker_splits`` holds out (Asterisk's Allison, Carlo and Menardi,
+      Tux Paint's be, fr and da), so no shipped model was trained on a test person and old and new models
+      are scored on the same people;
+    - valid: ``WIDE_VALID`` groups per family with at least ``WIDE_MIN_S`` of speech, in the hash order of
+      their names, one per person (``person_of``), passing over a group whose person has more than
+      ``MIN_HELD_OUT_S`` in other training groups (holding it out would cost that much training speech);
+    - excluded: groups that may be the same person as a held-out one (another volunteer set of the same
+      language): neither trained on nor scored;
+    - train: all the others, rendered (Festival) voices included.
+    """
+    default = speaker_splits(recordings)
+    total, family = _recorded(recordings)
+    splits = {spk: "test" if split != "train" else "train" for spk, split in default.items()}
+    person = {s: person_of(s, family[s]) for s in total}
+    taken = {person[s] for s, split in splits.items() if split == "test"}
+
+    def cost(spk: str) -> float:  # the training speech that holding ``spk``'s person out also removes
+        return sum(total[s] for s in total if person[s] == person[spk] and s != spk and splits[s] == "train")
+
+    for fam, quota in WIDE_VALID.items():
+        candidates = sorted((s for s in total if family[s] == fam and splits[s] == "train"
+                             and total[s] >= WIDE_MIN_S), key=lambda s: stable_unit("natural-wide", s))
+        for spk in candidates:
+            if quota and person[spk] not in taken and cost(spk) <= MIN_HELD_OUT_S:
+                splits[spk], quota = "valid", quota - 1
+                taken.add(person[spk])
+    for spk in total:
+        if splits[spk] == "train" and person[spk] in taken:
+            splits[spk] = "excluded"
+    return splits
+
+
+def held_out_splits(recordings: list[Recording], held_out: str = "default") -> dict[str, str]:
+    """``speaker_splits`` (``"default"``) or ``wide_splits`` (``"wide"``); the wide split must hold at least
+    ``WIDE_MIN_PEOPLE`` people in validation and test, else a one-line ``CourseError``."""
+    if held_out not in HELD_OUT:
+        raise CourseError(f"held_out must be one of {HELD_OUT}, got {held_out!r}")
+    if held_out == "default":
+        return speaker_splits(recordings)
+    splits = wide_splits(recordings)
+    for split, need in WIDE_MIN_PEOPLE.items():
+        have = sum(v == split for v in splits.values())
+        if have < need:
+            raise CourseError(f"the wide split needs {need} {split} people with ≥ {WIDE_MIN_S:.0f} s each, "
+                              f"found {have}; fetch all packages with `tasnet-edu fetch-speech`")
+    return splits
+
+
 # --------------------------------------------------------------------------- reading
 def is_clipped(wav: np.ndarray) -> bool:
     """Whether more than ``CLIP_FRACTION`` of ``wav``'s samples are at full scale."""
@@ -324,12 +409,15 @@ def utterance(recs: list[Recording], seconds: float, rng: np.random.Generator,
     return (wav / max(1e-9, float(np.abs(wav).max()))).astype(np.float32), files
 
 
-def summary(recordings: list[Recording], splits: dict[str, str]) -> dict:
-    """Hours, files and licence per speaker and split, for the manifest and the README."""
+def summary(recordings: list[Recording], splits: dict[str, str], persons: bool = False) -> dict:
+    """Hours, files and licence per speaker and split, for the manifest and the README; ``persons`` adds
+    each speaker's family and person (``person_of``), as the wide split records them."""
     out: dict[str, dict] = {}
     for rec in recordings:
+        family = SOURCES[rec.source].family
+        extra = {"family": family, "person": person_of(rec.speaker, family)} if persons else {}
         row = out.setdefault(rec.speaker, {"split": splits[rec.speaker], "files": 0, "seconds": 0.0,
-                                           "sources": [], "licences": []})
+                                           "sources": [], "licences": [], **extra})
         row["files"] += 1
         row["seconds"] = round(row["seconds"] + rec.seconds, 3)
         if rec.source not in row["sources"]:
