@@ -85,8 +85,9 @@ class TrainConfig:
     arguments; for ``ConvTasNet`` the paper's symbols N, L, B, H, Sc, P, X, R).
     Data: ``segment`` seconds per training crop, ``batch_size`` crops per step, ``sample_rate``, ``n_src``,
     ``dynamic_mix`` (new training mixtures every epoch) with source levels set on the whole crop's RMS
-    (``level="rms"``) or on its active speech (``"active"``, for natural speech with pauses), ``num_workers``
-    loader processes.
+    (``level="rms"``) or on its active speech (``"active"``, for natural speech with pauses), their difference
+    uniform in 0–``max_db`` dB, a ``partial`` share of mixtures in which one talker starts later or stops
+    earlier, and people turned into ``pseudo_speakers`` (``data.voices``); ``num_workers`` loader processes.
     Optimisation: Adam at ``lr``; ``clip`` the gradient's L2 norm; ``max_epochs``; ``steps_per_epoch``
     (``None``: one pass over the training set); the learning rate halves after ``lr_patience`` epochs without
     a better validation SI-SNRi and training stops after ``stop_patience``; ``valid_items`` caps the
@@ -104,6 +105,9 @@ class TrainConfig:
     n_src: int = 2
     dynamic_mix: bool = False
     level: str = "rms"
+    max_db: float = 5.0  # wsj0-2mix's range; real recordings need wider (one person nearer the microphone)
+    partial: float = 0.0  # share of partly overlapped mixtures (real talk has turns and pauses)
+    pseudo_speakers: bool = False  # each person's crops get new pitch and formant factors: more voices
     num_workers: int = 0
     lr: float = 1e-3
     clip: float = 5.0
@@ -667,7 +671,8 @@ def make_datasets(kind: str, root, config: TrainConfig, split_train="tr", split_
             raise CourseError("dynamic mixing reads the wsj0-2mix layout (s1/ s2/ folders): "
                               "use --dataset wsj0-2mix")
         train = datasets.DynamicMix(root, split_train, segment=config.segment, seed=config.seed,
-                                    level=config.level, **common)
+                                    level=config.level, max_db=config.max_db, partial=config.partial,
+                                    pseudo_speakers=config.pseudo_speakers, **common)
     else:
         train = datasets.corpus(kind, root, split_train, segment=config.segment, seed=config.seed, **common)
     valid = datasets.corpus(kind, valid_root or root, split_valid, segment=None, **common)
@@ -697,6 +702,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dynamic-mix", action="store_true", help="new training mixtures every epoch")
     parser.add_argument("--level", choices=("rms", "active"),
                         help="dynamic mixing sets levels on the crop's RMS or on its active speech")
+    parser.add_argument("--max-db", type=float, metavar="DB",
+                        help="dynamic mixing: relative levels uniform in 0-DB dB (default 5, as wsj0-2mix)")
+    parser.add_argument("--partial", type=float, metavar="SHARE",
+                        help="dynamic mixing: this share of mixtures only partly overlapped (default 0)")
+    parser.add_argument("--pseudo-speakers", action="store_true",
+                        help="dynamic mixing: new pitch and formant factors for each crop of a person")
+    parser.add_argument("--seed", type=int, help="override the seed of the data order and the model's start")
     parser.add_argument("--keep-epochs", action="store_true",
                         help="also keep each epoch's weights in OUT/epochs/ (for tasnet-edu average)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
@@ -706,7 +718,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     out = Path(args.out)
     overrides = {k: v for k, v in {"max_epochs": args.epochs, "batch_size": args.batch_size,
-                                   "segment": args.segment, "lr": args.lr, "level": args.level}.items() if v}
+                                   "segment": args.segment, "lr": args.lr, "level": args.level,
+                                   "max_db": args.max_db, "partial": args.partial}.items() if v}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.pseudo_speakers:
+        overrides["pseudo_speakers"] = True
     if args.dynamic_mix:
         overrides["dynamic_mix"] = True
     if args.segment is not None and args.segment <= 0:

@@ -312,3 +312,19 @@ def test_cli_init_causal_starts_a_causal_model_from_non_causal_weights(tmp_path,
         assert cli.main([*base, "--out", str(tmp_path / "x"), "--causal", *args]) == 1
         assert message in capsys.readouterr().err
 
+
+
+def test_cli_passes_the_real_recording_conditions_to_dynamic_mixing(tmp_path, wsj_tree, capsys):
+    """--max-db, --partial, --pseudo-speakers and --seed reach the training set and the checkpoint."""
+    out = tmp_path / "run"
+    args = ["train", "--preset", "cpu-tiny", "--data", str(wsj_tree), "--out", str(out), "--epochs", "1",
+            "--dynamic-mix", "--max-db", "10", "--partial", "0.5", "--pseudo-speakers", "--seed", "3",
+            "--no-progress"]
+    assert cli.main(args) == 0
+    config = torch.load(out / "last.pt", weights_only=True)["config"]
+    recorded = config["max_db"], config["partial"], config["pseudo_speakers"], config["seed"]
+    assert recorded == (10, 0.5, True, 3)
+    train_set, _ = train.make_datasets("wsj0-2mix", wsj_tree, train.TrainConfig(**config))
+    assert (train_set.max_db, train_set.partial, train_set.people is not None) == (10.0, 0.5, True)
+    plain, _ = train.make_datasets("wsj0-2mix", wsj_tree, train.preset("cpu-tiny", dynamic_mix=True))
+    assert (plain.max_db, plain.partial, plain.people) == (5.0, 0.0, None)  # defaults: wsj0-2mix's rules
