@@ -6,8 +6,12 @@ permutation with the best SI-SNR (the model's output order is arbitrary), then b
 that order; SDR is BSS-Eval v3 (``tasnet_edu.metrics.sdr``, as mir_eval computes it). Every utterance is
 separated whole, one at a time, as in the paper.
 
-Command line: ``tasnet-edu evaluate --checkpoint PATH --data DIR`` prints the summary and writes the
-per-utterance table as CSV.
+Beyond the paper's two numbers, ``metrics`` (``--metrics``) adds BSS-Eval's SIR and SAR (interference left,
+artifacts added), and the listener models of ``tasnet_edu.perceptual``: STOI (intelligibility), PESQ
+(P.862 narrow-band at 8 kHz) and DNSMOS (quality without a reference), which need the ``metrics`` extra.
+
+Command line: ``tasnet-edu evaluate --checkpoint NAME|PATH --data DIR [--metrics si_snr,sdr,stoi,…]`` prints
+the summary and writes the per-utterance table as CSV (by default in the current directory).
 """
 
 from __future__ import annotations
@@ -22,15 +26,46 @@ import torch
 from scipy import stats
 from tqdm.auto import tqdm
 
-from tasnet_edu import SAMPLE_RATE, metrics
+from tasnet_edu import SAMPLE_RATE, perceptual, pretrained
+from tasnet_edu import metrics as scores
 from tasnet_edu.checkpoints import load_checkpoint, model_from_checkpoint
 from tasnet_edu.compiled import ENGINES, for_engine
 from tasnet_edu.data import datasets
 from tasnet_edu.errors import CourseError
-from tasnet_edu.inference import ShiftAverage
-from tasnet_edu.utils import default_device
+from tasnet_edu.inference import ShiftAverage, fit_to_mixture
+from tasnet_edu.utils import default_device, module_device
 
+#: The columns of every per-utterance row (SDR ones NaN where SDR was not asked for).
 COLUMNS = ("utterance", "seconds", "si_snr", "si_snri", "sdr", "sdri")
+
+#: What ``score`` can compute (``--metrics``) → the columns it adds. SI-SNR is always computed: it chooses
+#: the permutation. ``stoi``, ``pesq`` and ``dnsmos`` need the ``metrics`` extra (``tasnet_edu.perceptual``).
+METRICS = {"si_snr": ("si_snr", "si_snri"), "sdr": ("sdr", "sdri"), "sir": ("sir",), "sar": ("sar",),
+           "stoi": ("stoi",), "pesq": ("pesq",), "dnsmos": ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")}
+DEFAULT_METRICS = ("si_snr", "sdr")
+
+#: How ``format_summary`` names each column, and its unit.
+_NO_REFERENCE = "(1-5, no reference)"
+LABELS = {"si_snri": ("SI-SNRi", "dB"), "sdri": ("SDRi", "dB"), "si_snr": ("SI-SNR", "dB"),
+          "sdr": ("SDR", "dB"), "sir": ("SIR", "dB"), "sar": ("SAR", "dB"), "stoi": ("STOI", "(0-1)"),
+          "pesq": ("PESQ", "MOS-LQO (P.862 narrow-band, 8 kHz)"), "dnsmos_sig": ("DNSMOS SIG", _NO_REFERENCE),
+          "dnsmos_bak": ("DNSMOS BAK", _NO_REFERENCE), "dnsmos_ovrl": ("DNSMOS OVRL", _NO_REFERENCE)}
+
+
+def check_metrics(names) -> tuple[str, ...]:
+    """``names`` (a sequence, or one comma-separated string) as a tuple of known metrics, each once, in
+    ``METRICS`` order; the optional packages they need are imported now, so a missing one fails before any
+    utterance is separated (one ``CourseError`` line naming the extra)."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise CourseError(f"unknown metric(s) {', '.join(map(repr, unknown))}; "
+                          f"choose from {', '.join(METRICS)}")
+    for name in names:
+        if name in perceptual.PACKAGES:
+            perceptual.require(name)
+    return tuple(n for n in METRICS if n in names)
 
 
 def _names(dataset, n: int) -> list[str]:
@@ -52,9 +87,23 @@ PAPER_TABLE_IV = {
 }
 
 
+#: Luo & Mesgarani (2019), Tables VI and VII: the quality of the separated speech on WSJ0-2mix.
+#: name → (PESQ on the whole test set (Table VI), MOS of 40 listeners on 25 test mixtures (Table VII), PESQ of
+#: those 25 (Table VII)); ``None`` where the paper gives no number. PESQ ranks the IRM first, the listeners
+#: Conv-TasNet. The paper does not say which PESQ variant it ran (clean speech scores 4.5 there).
+PAPER_TABLES_VI_VII = {
+    "IRM": (3.74, 3.51, 3.74),
+    "IBM": (3.33, None, None),
+    "WFM": (3.70, None, None),
+    "Conv-TasNet-gLN": (3.24, 4.03, 3.22),
+    "Clean": (None, 4.23, 4.5),
+}
+
+
 @torch.no_grad()
 def score(separate, dataset, *, max_items: int | None = None, with_sdr: bool = True,
-          sample_rate: int = SAMPLE_RATE, progress: bool = True, mixture_sdr=None) -> list[dict]:
+          sample_rate: int = SAMPLE_RATE, progress: bool = True, mixture_sdr=None,
+          metrics=DEFAULT_METRICS) -> list[dict]:
     """Per-utterance scores of any separator on ``dataset`` (items ``(mix (time,), sources (n_src, time))``).
 
     ``separate(mix (time,), sources (n_src, time)) → estimates (n_src, time)``: a trained model ignores
@@ -66,7 +115,13 @@ def score(separate, dataset, *, max_items: int | None = None, with_sdr: bool = T
     ``mixture_sdr``: the unprocessed mixtures' SDR (mean over sources, one value per utterance) from an
     earlier score of the same dataset, ``mixture_sdrs(rows)``; given, SDRi reuses it instead of running
     BSS-Eval on the mixtures again (the same numbers, half the BSS-Eval work).
+
+    ``metrics``: names from ``METRICS``; each adds its columns to the rows (averaged over the sources too):
+    ``sir``, ``sar`` (BSS-Eval v3, dB), ``stoi``, ``pesq`` (narrow-band at 8 kHz, MOS-LQO) and ``dnsmos``
+    (SIG, BAK, OVRL of each estimate alone, at the level ``tasnet-edu separate`` writes it:
+    ``inference.fit_to_mixture``). ``with_sdr=False`` drops ``sdr`` from them.
     """
+    metrics = tuple(m for m in check_metrics(metrics) if with_sdr or m != "sdr")
     n = len(dataset) if max_items is None else min(max_items, len(dataset))
     if n == 0:
         raise CourseError("the evaluation set is empty")
@@ -76,17 +131,28 @@ def score(separate, dataset, *, max_items: int | None = None, with_sdr: bool = T
     for i, name in enumerate(tqdm(_names(dataset, n), desc="evaluating", disable=not progress)):
         mix, sources = dataset[i]
         est = separate(mix, sources).float().cpu()[None]
-        _, perm = metrics.pit_si_snr(est, sources[None])
-        est = metrics.apply_permutation(est, perm)[0]
+        _, perm = scores.pit_si_snr(est, sources[None])
+        est = scores.apply_permutation(est, perm)[0]
         row = {"utterance": name, "seconds": mix.shape[-1] / sample_rate,
-               "si_snr": float(metrics.si_snr(est, sources).mean()),
-               "si_snri": float(metrics.si_snri(est, sources, mix).mean()),
+               "si_snr": float(scores.si_snr(est, sources).mean()),
+               "si_snri": float(scores.si_snri(est, sources, mix).mean()),
                "sdr": math.nan, "sdri": math.nan}
-        if with_sdr:  # sdri(est) = sdr(est) - sdr(mix): BSS-Eval once per signal, not twice for est
-            est_sdr = float(metrics.sdr(est, sources).mean())
-            mix_sdr = (float(metrics.sdr(mix.expand_as(sources), sources).mean()) if mixture_sdr is None
+        if "sir" in metrics or "sar" in metrics:  # one BSS-Eval decomposition gives SDR, SIR and SAR
+            est_sdr, est_sir, est_sar = (float(x.mean()) for x in scores.bss_eval(est, sources))
+            row.update({k: v for k, v in (("sir", est_sir), ("sar", est_sar)) if k in metrics})
+        elif "sdr" in metrics:
+            est_sdr = float(scores.sdr(est, sources).mean())
+        if "sdr" in metrics:  # sdri(est) = sdr(est) - sdr(mix): BSS-Eval once per signal, not twice for est
+            mix_sdr = (float(scores.sdr(mix.expand_as(sources), sources).mean()) if mixture_sdr is None
                        else float(mixture_sdr[i]))
             row["sdr"], row["sdri"] = est_sdr, est_sdr - mix_sdr
+        if "stoi" in metrics:
+            row["stoi"] = float(perceptual.stoi(est, sources, sample_rate).mean())
+        if "pesq" in metrics:
+            row["pesq"] = float(perceptual.pesq(est, sources, sample_rate).nanmean())
+        if "dnsmos" in metrics:
+            quality = perceptual.dnsmos(fit_to_mixture(est, mix), sample_rate)
+            row.update({f"dnsmos_{k}": float(v.mean()) for k, v in quality._asdict().items()})
         rows.append(row)
     return rows
 
@@ -99,13 +165,19 @@ def mixture_sdrs(rows: list[dict]) -> list[float]:
 
 def evaluate(model: torch.nn.Module, dataset, *, max_items: int | None = None, with_sdr: bool = True,
              sample_rate: int = SAMPLE_RATE, device=None, progress: bool = True,
-             mixture_sdr=None) -> list[dict]:
+             mixture_sdr=None, metrics=DEFAULT_METRICS) -> list[dict]:
     """Per-utterance scores of ``model`` (``(batch, time) → (batch, n_src, time)``) on ``dataset``; each
-    utterance separated whole. Arguments and rows as ``score``."""
-    device = torch.device(device) if device is not None else default_device()
+    utterance separated whole. Arguments and rows as ``score``; ``device``: where to run it, by default where
+    the model is. The model is left on the device it came on (a chapter goes on calling it there)."""
+    home = module_device(model, default_device())
+    device = torch.device(device) if device is not None else home
     model = model.to(device).eval()
-    return score(lambda mix, _: model(mix[None].to(device))[0], dataset, max_items=max_items,
-                 with_sdr=with_sdr, sample_rate=sample_rate, progress=progress, mixture_sdr=mixture_sdr)
+    try:
+        return score(lambda mix, _: model(mix[None].to(device))[0], dataset, max_items=max_items,
+                     with_sdr=with_sdr, sample_rate=sample_rate, progress=progress, mixture_sdr=mixture_sdr,
+                     metrics=metrics)
+    finally:
+        model.to(home)
 
 
 @torch.inference_mode()
@@ -146,39 +218,52 @@ def mean_interval(values) -> tuple[float, float]:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """``{metric: (mean, ±95 % half-width)}`` for SI-SNRi and SDRi (and SI-SNR, SDR), plus ``n``."""
-    summary = {key: mean_interval(r[key] for r in rows) for key in ("si_snri", "sdri", "si_snr", "sdr")}
+    """``{column: (mean, ±95 % half-width)}`` for every score column of ``rows`` (SI-SNRi and SDRi first,
+    then SI-SNR, SDR and the others in their order), plus ``n``."""
+    first = ("si_snri", "sdri", "si_snr", "sdr")
+    keys = [*first, *(k for k in rows[0] if k not in (*first, "utterance", "seconds"))]
+    summary = {key: mean_interval(r[key] for r in rows) for key in keys}
     summary["n"] = len(rows)
     return summary
 
 
 def format_summary(summary: dict) -> str:
-    """One line per metric, e.g. ``SI-SNRi  12.31 ± 0.40 dB``."""
-    labels = {"si_snri": "SI-SNRi", "sdri": "SDRi", "si_snr": "SI-SNR", "sdr": "SDR"}
-    lines = [f"{label:8s} {summary[k][0]:6.2f} ± {summary[k][1]:.2f} dB"
-             for k, label in labels.items() if not math.isnan(summary[k][0])]
+    """One line per metric with its unit, e.g. ``SI-SNRi       12.31 ± 0.40 dB``; NaN means are left out."""
+    lines = []
+    for key, (mean, half) in ((k, v) for k, v in summary.items() if k != "n"):
+        label, unit = LABELS.get(key, (key, ""))
+        if not math.isnan(mean):
+            lines.append(f"{label:12s} {mean:6.2f} ± {half:.2f} {unit}".rstrip())
     return "\n".join([f"{summary['n']} utterances (mean ± 95 % interval)", *lines])
 
 
 def write_csv(rows: list[dict], path) -> Path:
-    """The per-utterance table as CSV with header ``COLUMNS``."""
+    """The per-utterance table as CSV: header ``COLUMNS``, then the columns of any other metric scored."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fields = [*COLUMNS, *(k for k in (rows[0] if rows else {}) if k not in COLUMNS)]
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     return path
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint written by tasnet-edu train")
+    parser.add_argument("--checkpoint", required=True, metavar="NAME|PATH",
+                        help="a checkpoint written by tasnet-edu train, or a shipped model name "
+                             f"({', '.join(pretrained.SHIPPED)})")
     parser.add_argument("--data", required=True, help="dataset root (tr/ cv/ tt/, or LibriMix's metadata/)")
     parser.add_argument("--dataset", choices=tuple(datasets.CORPORA), default="wsj0-2mix",
                         help="layout of --data")
     parser.add_argument("--split", default="tt", help="split to score (default tt; LibriMix: test)")
-    parser.add_argument("--csv", help="per-utterance table (default: <checkpoint>_<split>.csv beside it)")
+    parser.add_argument("--csv", help="per-utterance table (default: <checkpoint name>_<split>.csv in the "
+                                      "current directory)")
     parser.add_argument("--max-items", type=int, help="score only the first N utterances")
+    parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
+                        help=f"comma-separated, from {','.join(METRICS)} (default: %(default)s). stoi, pesq "
+                             "(narrow-band, 8 kHz) and dnsmos need the metrics extra: "
+                             f"{perceptual.EXTRA}")
     parser.add_argument("--no-sdr", action="store_true", help="skip BSS-Eval SDR (much faster)")
     parser.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
     parser.add_argument("--engine", choices=ENGINES, default="auto",
@@ -191,7 +276,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    checkpoint = load_checkpoint(args.checkpoint)
+    chosen = check_metrics(args.metrics)  # before the model and data load: a missing extra fails at once
+    ckpt = pretrained.resolve(args.checkpoint)
+    checkpoint = load_checkpoint(ckpt)
     device = torch.device(args.device) if args.device else default_device()
     model = for_engine(model_from_checkpoint(checkpoint), args.engine, device)
     if args.shifts != 1:
@@ -200,9 +287,33 @@ def run_cli(args: argparse.Namespace) -> int:
     data = datasets.corpus(args.dataset, args.data, args.split, n_src=cfg["n_src"],
                            sample_rate=cfg["sample_rate"], segment=None)
     rows = evaluate(model, data, max_items=args.max_items, with_sdr=not args.no_sdr,
-                    sample_rate=cfg["sample_rate"], device=device)
-    ckpt = Path(args.checkpoint)
-    path = write_csv(rows, args.csv or ckpt.with_name(f"{ckpt.stem}_{data.split}.csv"))
+                    sample_rate=cfg["sample_rate"], device=device, metrics=chosen)
+    # In the current directory, never beside the checkpoint: a shipped one lies inside the installed package.
+    path = write_csv(rows, args.csv or f"{ckpt.stem}_{data.split}.csv")
     print(format_summary(summarize(rows)))
     print(f"per-utterance scores: {path}")
     return 0
+
+
+@torch.no_grad()
+def single_talker_leakage(model: torch.nn.Module, utterances, device=None) -> list[float]:
+    """How far below the stronger output the weaker one stays when only one person talks, per utterance (dB).
+
+    ``utterances``: an iterable of ``(time,)`` signals, each one talker alone. Each goes through ``model``
+    (``(batch, time) → (batch, n_src, time)``) whole; the value is ``10 log10`` of the energy of the strongest
+    output over the weakest. A separator that puts the talker in one output and near silence in the other
+    scores high (≥ 20 dB: the leak is inaudible beside the voice); one that splits the voice in two scores
+    near 0 dB. Returns one value per utterance, in their order.
+    """
+    home = module_device(model, default_device())
+    device = torch.device(device) if device is not None else home
+    model = model.to(device).eval()
+    out = []
+    try:
+        for wav in utterances:
+            est = model(torch.as_tensor(wav, dtype=torch.float32)[None].to(device))[0].float().cpu()
+            energy = est.pow(2).sum(-1).double()
+            out.append(float(10 * torch.log10(energy.max().clamp_min(1e-20) / energy.min().clamp_min(1e-20))))
+    finally:
+        model.to(home)
+    return out

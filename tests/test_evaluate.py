@@ -2,13 +2,14 @@
 
 import csv
 import math
+import sys
 
 import numpy as np
 import pytest
 import torch
 from fakes import write_wsj_split
 
-from tasnet_edu import cli, evaluate, train
+from tasnet_edu import cli, evaluate, perceptual, pretrained, train
 from tasnet_edu.data import WSJ0Mix
 
 
@@ -46,7 +47,7 @@ def test_mean_interval_is_student_t():
     assert math.isnan(evaluate.mean_interval([5.0])[1])
     text = evaluate.format_summary(evaluate.summarize([{"si_snri": 1.0, "sdri": 2.0, "si_snr": 3.0,
                                                         "sdr": math.nan}] * 2))
-    assert "2 utterances" in text and "SI-SNRi    1.00 ± 0.00 dB" in text and "SDR " not in text
+    assert "2 utterances" in text and "SI-SNRi        1.00 ± 0.00 dB" in text and "SDR " not in text
 
 
 def test_cli_evaluate_on_a_trained_checkpoint(tree, tmp_path, capsys):
@@ -129,3 +130,113 @@ def test_paper_table_iv_holds_the_numbers_the_course_quotes():
     assert table["Conv-TasNet-gLN"][:2] == (15.3, 15.6) and table["Conv-TasNet-cLN"][3] is True
     assert table["IBM"][0] == 13.0 and table["IRM"][0] == 12.2 and table["WFM"][0] == 13.4
     assert all(len(v) == 4 for v in table.values())
+
+
+# ---------------------------------------------------------------- --metrics, shipped names, the CSV's place
+
+
+def test_sir_and_sar_columns_match_bss_eval(tree):
+    data = WSJ0Mix(tree, "tt", segment=None)
+    leaky = lambda mix, sources: sources + 0.1 * sources.flip(0)  # noqa: E731  (each keeps 20 dB of the other)
+    rows = evaluate.score(leaky, data, progress=False, metrics=("si_snr", "sdr", "sir", "sar"))
+    assert list(rows[0]) == [*evaluate.COLUMNS, "sir", "sar"]
+    mix, sources = data[1]
+    sdr, sir, sar = evaluate.scores.bss_eval(leaky(mix, sources), sources)
+    assert rows[1]["sdr"] == pytest.approx(float(sdr.mean()), abs=1e-6)
+    assert rows[1]["sir"] == pytest.approx(float(sir.mean()), abs=1e-6)
+    assert rows[1]["sar"] == pytest.approx(float(sar.mean()), abs=1e-6)
+    assert all(19 < r["sir"] < 21 and r["sar"] > 40 for r in rows)  # interference, and no artifacts
+    summary = evaluate.summarize(rows)
+    assert list(summary)[:6] == ["si_snri", "sdri", "si_snr", "sdr", "sir", "sar"]
+    assert "SIR" in evaluate.format_summary(summary)
+
+
+def test_default_rows_and_with_sdr_keep_their_columns(tree):
+    data = WSJ0Mix(tree, "tt", segment=None)
+    rows = evaluate.score(lambda mix, sources: sources, data, progress=False, with_sdr=False,
+                          metrics=("sdr", "sar"))
+    assert tuple(rows[0]) == (*evaluate.COLUMNS, "sar") and math.isnan(rows[0]["sdr"])  # with_sdr wins
+
+
+def test_unknown_metric_is_one_clear_error(tree):
+    with pytest.raises(evaluate.CourseError, match="unknown metric.*'snr'.*choose from si_snr, sdr"):
+        evaluate.check_metrics("si_snr,snr")
+    assert evaluate.check_metrics("pesq, sdr,si_snr" if perceptual.available("pesq") else "sar,sdr") in (
+        ("si_snr", "sdr", "pesq"), ("sdr", "sar"))
+
+
+@pytest.mark.parametrize("missing", ["pystoi", "pesq", "speechmos"])
+def test_missing_extra_is_one_line_naming_it(tree, monkeypatch, capsys, missing):
+    monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "speechmos.dnsmos", raising=False)  # else the cached submodule answers
+    metric = {"pystoi": "stoi", "pesq": "pesq", "speechmos": "dnsmos"}[missing]
+    assert cli.main(["evaluate", "--checkpoint", "course-small", "--data", str(tree), "--metrics",
+                     f"si_snr,{metric}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert f"{metric} needs the package '{missing}'" in err and 'pip install "tasnet-edu[metrics]"' in err
+
+
+def test_perceptual_columns(tree):
+    pytest.importorskip("pystoi", reason="the metrics extra (pystoi) is not installed")
+    pytest.importorskip("pesq", reason="the metrics extra (pesq: built with a C compiler) is not installed")
+    data = WSJ0Mix(tree, "tt", segment=None)
+    near = evaluate.score(lambda mix, sources: sources + 0.01 * sources.flip(0), data, progress=False,
+                          with_sdr=False, metrics=("stoi", "pesq"))
+    unprocessed = evaluate.score(lambda mix, _: torch.stack([mix, mix]), data, progress=False, with_sdr=False,
+                                 metrics=("stoi", "pesq"))
+    assert list(near[0])[-2:] == ["stoi", "pesq"]
+    for good, bad in zip(near, unprocessed, strict=True):
+        assert good["stoi"] > bad["stoi"] + 0.2 and good["pesq"] > bad["pesq"] + 1
+    mix, sources = data[0]
+    assert near[0]["pesq"] == pytest.approx(float(perceptual.pesq(sources + 0.01 * sources.flip(0), sources,
+                                                                  8000).mean()), abs=1e-6)
+    assert "PESQ" in evaluate.format_summary(evaluate.summarize(near)) and "narrow-band" in \
+        evaluate.format_summary(evaluate.summarize(near))
+
+
+def test_dnsmos_columns_score_each_estimate_at_the_mixture_level():
+    pytest.importorskip("speechmos", reason="the metrics extra (speechmos) is not installed")
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    g = torch.Generator().manual_seed(0)
+    sources = 0.1 * torch.randn(2, 4800, generator=g)  # 0.6 s: repeated to 9.6 s, one DNSMOS window
+    mix = sources.sum(0)
+    rows = evaluate.score(lambda m, s: 80 * s, [(mix, sources)], progress=False, with_sdr=False,
+                          metrics=("dnsmos",))  # 80 times too loud, as SI-SNR training allows
+    assert list(rows[0])[-3:] == ["dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"]
+    expected = perceptual.dnsmos(sources, 8000)  # fit_to_mixture gives back the true level
+    assert rows[0]["dnsmos_ovrl"] == pytest.approx(float(expected.ovrl.mean()), abs=1e-3)
+    assert 1 <= rows[0]["dnsmos_ovrl"] <= 5
+
+
+def _no_csv_in_the_package():
+    return sorted(p.name for p in pretrained.RESOURCES.glob("*.csv"))
+
+
+@pytest.mark.parametrize("by", ["name", "path"])
+def test_cli_evaluate_takes_a_shipped_model_and_writes_the_csv_in_the_current_directory(tree, tmp_path,
+                                                                                       monkeypatch, by):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = _no_csv_in_the_package()
+    checkpoint = "course-small" if by == "name" else str(pretrained.shipped_path("course-small"))
+    assert cli.main(["evaluate", "--checkpoint", checkpoint, "--data", str(tree), "--no-sdr",
+                     "--max-items", "2", "--engine", "eager"]) == 0
+    with open(work / "course-small_tt.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["utterance"] for r in table] == ["000", "001"]
+    assert _no_csv_in_the_package() == before  # nothing written inside the installed package
+
+
+def test_cli_evaluate_names_a_missing_checkpoint(tree, capsys):
+    assert cli.main(["evaluate", "--checkpoint", "no-such-model", "--data", str(tree)]) == 1
+    assert "not a shipped model name" in capsys.readouterr().err
+
+
+def test_paper_tables_vi_vii_hold_the_pesq_and_mos_the_course_quotes():
+    table = evaluate.PAPER_TABLES_VI_VII
+    assert table["IRM"] == (3.74, 3.51, 3.74) and table["Conv-TasNet-gLN"] == (3.24, 4.03, 3.22)
+    assert table["Clean"] == (None, 4.23, 4.5) and table["IBM"][0] == 3.33 and table["WFM"][0] == 3.70
+    # the lesson of the two tables: PESQ prefers the IRM, the listeners prefer Conv-TasNet
+    assert table["IRM"][0] > table["Conv-TasNet-gLN"][0] and table["IRM"][1] < table["Conv-TasNet-gLN"][1]

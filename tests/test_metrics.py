@@ -24,11 +24,17 @@ def _speechlike(n: int, time: int = T, seed: int = 0) -> torch.Tensor:
 
 
 def _mir_eval_sdr(est: torch.Tensor, ref: torch.Tensor) -> np.ndarray:
+    return _mir_eval(est, ref)[0]
+
+
+def _mir_eval(est: torch.Tensor, ref: torch.Tensor) -> np.ndarray:
+    """mir_eval's SDR, SIR, SAR ``(3, n_src)`` in the given order."""
     from mir_eval.separation import bss_eval_sources
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # bss_eval_sources is deprecated in mir_eval 0.8
-        return bss_eval_sources(ref.double().numpy(), est.double().numpy(), compute_permutation=False)[0]
+        return np.stack(bss_eval_sources(ref.double().numpy(), est.double().numpy(),
+                                         compute_permutation=False)[:3])
 
 
 # ---------------------------------------------------------------- SI-SNR
@@ -178,6 +184,57 @@ def test_sdri_on_mixture_is_zero():
 def test_sdr_refuses_too_short_signals():
     with pytest.raises(CourseError, match="512 samples"):
         metrics.sdr(torch.randn(2, 100), torch.randn(2, 100))
+
+
+# ---------------------------------------------------------------- SIR and SAR
+
+
+@pytest.mark.parametrize("n_src", [2, 3])
+def test_sir_sar_match_mir_eval_on_synthetic_sources(n_src):
+    ref = _speechlike(n_src, seed=20 + n_src).double()
+    g = torch.Generator().manual_seed(n_src)
+    # each estimate: its source, some of the others (interference), a little noise and a clip (artifacts)
+    est = ref + 0.2 * ref.roll(1, 0) + 0.05 * torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    est = est.clamp(-1.5, 1.5)
+    ours = np.stack([x.numpy() for x in metrics.bss_eval(est, ref)])
+    np.testing.assert_allclose(ours, _mir_eval(est, ref), atol=0.05)
+    np.testing.assert_allclose(metrics.sir(est, ref).numpy(), ours[1])
+    np.testing.assert_allclose(metrics.sar(est, ref).numpy(), ours[2])
+
+
+@pytest.mark.parametrize("index", [0, 3])
+def test_sir_sar_match_mir_eval_on_course_mixtures(index):
+    from tasnet_edu.data import load_sample_mixture
+    from tasnet_edu.masks import oracle_separate
+
+    mix, sources = load_sample_mixture(index)
+    for est in (oracle_separate(mix, sources, mask="irm"), oracle_separate(mix, sources, mask="ibm")):
+        ours = np.stack([x.numpy() for x in metrics.bss_eval(est, sources)])
+        np.testing.assert_allclose(ours, _mir_eval(est, sources), atol=0.05)
+        np.testing.assert_allclose(ours[0], metrics.sdr(est, sources).numpy(), atol=1e-6)  # one SDR
+
+
+def test_sir_measures_interference_and_sar_artifacts():
+    ref = _speechlike(2, seed=30)
+    leak = ref + 0.1 * ref.flip(0)  # the other talker 20 dB down, nothing else
+    noise = torch.randn(2, T, generator=torch.Generator().manual_seed(31))
+    noisy = ref + 0.1 * noise * ref.norm(dim=-1, keepdim=True) / noise.norm(dim=-1, keepdim=True)  # -20 dB
+    assert (metrics.sir(leak, ref) - 20).abs().max() < 1 and (metrics.sar(leak, ref) > 60).all()
+    # 512 taps of the other talker explain ~512/8000 of the noise's energy (12 dB less): SIR ≈ 32 dB, not ∞
+    assert (metrics.sir(noisy, ref) > 28).all() and (metrics.sar(noisy, ref) - 20).abs().max() < 1
+
+
+def test_bss_eval_batched_shapes_and_checks():
+    ref = _speechlike(4, seed=32).reshape(2, 2, T)
+    est = ref + 0.3 * _speechlike(4, seed=33).reshape(2, 2, T)
+    sdr, sir, sar = metrics.bss_eval(est, ref)
+    assert sdr.shape == sir.shape == sar.shape == (2, 2)
+    assert torch.allclose(sir[1], metrics.sir(est[1], ref[1]))
+    assert all(torch.isfinite(x).all() for x in metrics.bss_eval(torch.zeros_like(est), ref))
+    with pytest.raises(CourseError, match=r"\(\.\.\., n_src, time\)"):
+        metrics.bss_eval(est[0, 0], ref[0, 0])
+    with pytest.raises(CourseError, match="512 samples"):
+        metrics.sir(torch.randn(2, 100), torch.randn(2, 100))
 
 
 # ---------------------------------------------------------------- PIT
