@@ -182,6 +182,39 @@ def plot_encoder_masks(mask, encoder_weight, sample_rate: int = SAMPLE_RATE, str
     return ax
 
 
+def plot_masked_codes(masks, code, own_codes, encoder_weight, sample_rate: int = SAMPLE_RATE, stride: int = 8,
+                      label: str = "model"):
+    """What a Conv-TasNet keeps of the mixture for each talker, one row per talker: its mask ``m_i``, the
+    masked mixture code ``|w ⊙ m_i|`` and the talker's own code ``|U s_i|``, both in dB below the loudest
+    own code, filters sorted by centre frequency, a colourbar on each image.
+
+    Shapes: ``masks (n_src, N, frames)`` (in the talkers' order), ``code`` = w ``(N, frames)``,
+    ``own_codes`` = the encoder on each talker alone ``(n_src, N, frames)``; ``encoder_weight (N, 1, L)``.
+    Returns ``(figure, masked codes |w ⊙ m_i| (n_src, N, frames))``.
+    """
+    masked = (code * masks).abs()
+    order = np.asarray(filter_responses(encoder_weight)[2])
+    peak = own_codes.abs().max()
+    extent = (0, code.shape[-1] * stride / sample_rate, 0, code.shape[0])
+    n_src = masks.shape[0]
+    fig, axes = plt.subplots(n_src, 3, figsize=(15, 3 * n_src), sharex=True, constrained_layout=True)
+    for i in range(n_src):
+        plot_encoder_masks(masks[i], encoder_weight, sample_rate, stride, ax=axes[i, 0])
+        axes[i, 0].set(ylabel="sorted filters: centre (Hz)")
+        axes[i, 0].set_title(f"mask m{i + 1} ({label})", color=speaker_color(i))
+        fig.colorbar(axes[i, 0].images[-1], ax=axes[i, 0], label="mask")
+        for ax, image, what in ((axes[i, 1], masked[i], f"masked mixture code |w ⊙ m{i + 1}|"),
+                                (axes[i, 2], own_codes[i].abs(), f"talker s{i + 1}'s own code |U s{i + 1}|")):
+            db = 20 * np.log10(np.maximum(_numpy(image), 1e-8) / float(peak))
+            img = ax.imshow(db[order], origin="lower", aspect="auto", cmap="magma", vmin=-60, vmax=0,
+                            extent=extent, interpolation="nearest")
+            ax.set_yticks(axes[i, 0].get_yticks(), [t.get_text() for t in axes[i, 0].get_yticklabels()])
+            ax.set(xlabel="time (s)", ylabel="sorted filters: centre (Hz)")
+            ax.set_title(what, color=speaker_color(i))
+            fig.colorbar(img, ax=ax, label="dB re the loudest code")
+    return fig, masked
+
+
 def plot_tf(image, sample_rate: int = SAMPLE_RATE, hop_length: int = 64, ax=None, title: str | None = None,
             top_db: float = 80.0):
     """A time-frequency image ``(freq, frames)`` on axes in seconds and Hz.

@@ -96,7 +96,8 @@ def test_models_command_prints_the_table_and_a_card(capsys):
 
     assert cli.main(["models", "course-small"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("# Model card: course-small") and "tasnet-edu train --init runs/real-2/best.pt" in text
+    assert text.startswith("# Model card: course-small")
+    assert "tasnet-edu train --init runs/real-2/best.pt" in text
     assert cli.main(["models", "course-small", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == pretrained.card("course-small")
 

@@ -118,7 +118,8 @@ def test_sync_points_readme_badges_at_the_repository_course_names(monkeypatch):
     monkeypatch.setattr(course, "REPOSITORY", "someone/fork")
     forked = sync.readme_badges(readme)
     assert all(colab_badge(path.name) in forked for path in NOTEBOOKS)
-    assert forked.count("github/someone/fork/blob/") == len(NOTEBOOKS) and "tasnet-edu/tasnet-edu" not in forked
+    assert forked.count("github/someone/fork/blob/") == len(NOTEBOOKS)
+    assert "tasnet-edu/tasnet-edu" not in forked
 
 
 def test_setup_cell_says_in_one_line_what_to_change_when_the_clone_fails(monkeypatch, tmp_path):
