@@ -1,8 +1,8 @@
 """What each ingredient of the training data with recordings of people is worth, measured at pilot scale.
 
 Every variant starts from ``course-small-espeak`` (the espeak-only model ``course-small`` went on from) and
-trains ``--steps`` steps of 4 × 2 s crops, dynamic mixing, Adam at 5e-4 (the settings of the last command of
-``pretrained.RECIPES["course-small"]``), then is scored on whole utterances: the 150 mixtures of the held-out
+trains ``--steps`` steps of 4 × 2 s crops, dynamic mixing, Adam at 5e-4 (the settings of a command of the
+recipe in ``course-small``'s model card), then is scored on whole utterances: the 150 mixtures of the held-out
 real validation speakers (``data/real`` cv, per source family) and the 200 synthetic test mixtures. Each
 variant changes one thing against ``all``, the data ``course-small`` was trained on:
 
@@ -27,7 +27,7 @@ Usage (each variant about 6 minutes on 2 cores for 400 steps):
     python scripts/ablate_real_speech.py --steps 400 --out runs/ablation.json all espeak-only dry
 
 ``all`` and the variants made from it read ``data/mixed`` (``make natural-data``), ``by-seconds``
-``data/mixed-seconds`` (``pretrained.RECIPES["course-small"]``), and the other two their own sets:
+``data/mixed-seconds`` (the recipe in ``course-small``'s model card), and the other two their own sets:
     C="--natural-cache data/natural-cache --n-train 6000 --seed 2"
     tasnet-edu make-data --out data/mixed-pico --speech all+pico $C
     tasnet-edu render-festival --cache data/natural-cache
