@@ -170,7 +170,8 @@ FILE_SUFFIX = re.compile(r"\.(wav|flac|mp3|ogg|npy|npz|pt|pth|ckpt|json|csv|tsv|
                          r"png|jpe?g|ipynb|zip|tar|gz|tgz)$", re.IGNORECASE)
 COLAB_ROOT = str(Path(COLAB_CHECKOUT).parent) + "/"
 # Calls whose path arguments the notebook writes itself (so reading them later is fine).
-WRITERS = re.compile(r"save|write|dump|savefig|to_csv|mkdir|make_mixtures|ensure_mixtures|copy|export")
+WRITERS = re.compile(r"save|write|dump|savefig|to_csv|mkdir|make_mixtures|ensure_mixtures|copy|export|"
+                     r"archived_folder")
 
 
 def _code_of(cell) -> str:
