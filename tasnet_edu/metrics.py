@@ -239,6 +239,23 @@ def _bss_projections(est: np.ndarray, ref: np.ndarray, flen: int) -> tuple[np.nd
     return _own_projection(est, ref, flen), projection_all
 
 
+def bss_decompose(est, ref) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """BSS-Eval v3's three parts of each estimate: ``s_target``, ``e_interf``, ``e_artif`` (see ``bss_eval``).
+
+    Shapes: est, ref ``(n_src, time)`` → three tensors ``(n_src, time + 511)`` (float64): the projections are
+    made with 512-tap filters, so each part is 511 samples longer than the signals; the three add up to the
+    estimate (zero-padded to that length).
+    """
+    est, ref = _checked_pair(est, ref)
+    if est.ndim != 2 or est.shape[-1] < BSS_FILTER_LENGTH:
+        raise CourseError(f"bss_decompose needs (n_src, time) signals of at least {BSS_FILTER_LENGTH} "
+                          f"samples, got shape {tuple(est.shape)}")
+    e, r = (x.detach().cpu().double().numpy() for x in (est, ref))
+    own, every = _bss_projections(e, r, BSS_FILTER_LENGTH)
+    padded = np.pad(e, ((0, 0), (0, BSS_FILTER_LENGTH - 1)))
+    return tuple(torch.from_numpy(x) for x in (own, every - own, padded - every))
+
+
 def bss_eval(est, ref, eps: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """BSS-Eval v3 SDR, SIR and SAR in dB, per source and in the given order (no permutation).
 
@@ -272,11 +289,10 @@ def bss_eval(est, ref, eps: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor, 
     est_np, ref_np = (x.detach().cpu().double().reshape(-1, n_src, time).numpy() for x in (est, ref))
     out = np.empty((3, est_np.shape[0], n_src))
     for b, (e, r) in enumerate(zip(est_np, ref_np, strict=True)):
-        own, every = _bss_projections(e, r, BSS_FILTER_LENGTH)
-        padded = np.pad(e, ((0, 0), (0, BSS_FILTER_LENGTH - 1)))
-        out[0, b] = _db(own, padded - own, eps)
-        out[1, b] = _db(own, every - own, eps)
-        out[2, b] = _db(every, padded - every, eps)
+        target, interf, artif = (x.numpy() for x in bss_decompose(torch.from_numpy(e), torch.from_numpy(r)))
+        out[0, b] = _db(target, interf + artif, eps)
+        out[1, b] = _db(target, interf, eps)
+        out[2, b] = _db(target + interf, artif, eps)
     result = torch.from_numpy(out).reshape(3, *lead, n_src).to(dtype=est.dtype, device=est.device)
     return result[0], result[1], result[2]
 

@@ -287,18 +287,18 @@ def test_ch09_fixed_order_loss():
         ch09.check_fixed_order_loss(lambda est, ref: si_snr(est, ref).mean())  # forgot the sign
 
 
-
 def test_ch10_exercises():
     ch10.check_steps_per_epoch(ch10._solution_steps_per_epoch)
     with pytest.raises(AssertionError, match="drop_last"):
         ch10.check_steps_per_epoch(lambda n, b, k: n // b)
-    ch10.check_resume_step(ch10._solution_resume_step())
-    with pytest.raises(AssertionError, match="multiple of 200"):
-        ch10.check_resume_step(1234)
-    ch10.check_precision_on_t4("fp16")
-    for wrong in ("fp32", "bf16"):
-        with pytest.raises(AssertionError):
-            ch10.check_precision_on_t4(wrong)
+    ch10.check_last_saved_step(ch10._solution_last_saved_step)
+    with pytest.raises(AssertionError, match="not finished"):
+        ch10.check_last_saved_step(lambda n, every: n // every * every)  # counts the unfinished step
+    ch10.check_precision(ch10._solution_precision)
+    with pytest.raises(AssertionError, match="a T4"):
+        ch10.check_precision(lambda cap: "fp32" if cap is None or cap < (8, 0) else "bf16")  # no fp16
+    with pytest.raises(AssertionError, match="a P100"):
+        ch10.check_precision(lambda cap: "fp32" if cap is None else "bf16" if cap >= (8, 0) else "fp16")
 
 
 def test_ch11_exercises():
@@ -313,9 +313,13 @@ def test_ch11_exercises():
         ch11.check_paired_difference(
             lambda a, b: (sum(b) / len(b) - sum(a) / len(a),
                           ch11._solution_mean_interval(a)[1] + ch11._solution_mean_interval(b)[1]))
-    ch11.check_real_time_factor(ch11._solution_real_time_factor)
-    with pytest.raises(AssertionError, match="n_samples / sample_rate"):
-        ch11.check_real_time_factor(lambda c, n, sr: n / sr / c)
+    ch11.check_bss_ratios(ch11._solution_bss_ratios)
+    with pytest.raises(AssertionError, match="SAR"):  # the artifacts against the target alone
+        ch11.check_bss_ratios(lambda t, i, a: (*ch11._solution_bss_ratios(t, i, a)[:2],
+                                               10 * torch.log10(t.pow(2).sum(-1) / a.pow(2).sum(-1))))
+    with pytest.raises(AssertionError, match="SDR"):  # the interference forgotten in the error
+        ch11.check_bss_ratios(lambda t, i, a: (10 * torch.log10(t.pow(2).sum(-1) / a.pow(2).sum(-1)),
+                                               *ch11._solution_bss_ratios(t, i, a)[1:]))
 
 
 # ---- ch12 ------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Exercises of chapter 10 (training on a GPU).
 
 1. ``check_steps_per_epoch(fn)``: how many optimizer steps one epoch takes on K GPUs.
-2. ``check_resume_step(answer)``: where a run continues after a disconnect.
-3. ``check_precision_on_t4(answer)``: which precision the trainer uses on Colab's T4 and why.
+2. ``check_last_saved_step(fn)``: where a run continues after a disconnect.
+3. ``check_precision(fn)``: which precision the trainer uses on which GPU, and why.
 """
 
 from __future__ import annotations
@@ -28,32 +28,38 @@ def check_steps_per_epoch(fn) -> None:
 
 
 # --- 2. resume after a disconnect ---------------------------------------------------------------------------
-def _solution_resume_step() -> int:
-    return 1200
+def _solution_last_saved_step(interrupted_during: int, checkpoint_every: int) -> int:
+    return (interrupted_during - 1) // checkpoint_every * checkpoint_every
 
 
-def check_resume_step(answer) -> None:
-    """A run with ``checkpoint_every=200`` is cut off by Colab while it computes step 1234. You restart
-    with ``--resume``. Which step number does ``last.pt`` hold (the steps already done)?"""
-    assert answer is not None and int(answer) == _solution_resume_step(), (
-        f"got {answer}. Hint: last.pt is rewritten after steps 200, 400, …; the unfinished step 1234 and "
-        "everything after the last multiple of 200 is lost.")
-    print("Correct: 1200 steps are kept; 34 are redone, with the same batches (the order is seeded).")
+def check_last_saved_step(fn) -> None:
+    """``fn(interrupted_during, checkpoint_every) -> int``: a run that writes ``last.pt`` after every
+    ``checkpoint_every`` steps is cut off while it computes step ``interrupted_during``. How many steps does
+    ``last.pt`` hold, so that ``--resume`` goes on from there?"""
+    for case in ((1234, 200), (1200, 200), (201, 200), (150, 200), (1000, 1)):
+        got, expected = fn(*case), _solution_last_saved_step(*case)
+        assert got == expected, (
+            f"fn{case} = {got}, expected {expected}. Hint: the step being computed is not finished; of the "
+            "finished ones, only those up to the last multiple of checkpoint_every were written.")
+    print("Correct: at most checkpoint_every - 1 steps are redone, with the same batches (seeded order).")
 
 
-# --- 3. precision on a T4 ---------------------------------------------------------------------------------
-def _solution_precision_on_t4() -> str:
-    return "fp16"  # utils.autocast_dtype: fp16 + loss scaling on tensor cores without bf16 units (T4, V100)
+# --- 3. which precision where -----------------------------------------------------------------------------
+def _solution_precision(capability) -> str:
+    if capability is None or tuple(capability) < (7, 0):
+        return "fp32"
+    return "bf16" if tuple(capability) >= (8, 0) else "fp16"
 
 
-def check_precision_on_t4(answer) -> None:
-    """Which dtype does ``Trainer`` run the forward pass in on a T4 GPU: ``"bf16"``, ``"fp16"`` or
-    ``"fp32"``? (``tasnet_edu.utils.autocast_dtype`` decides.)"""
-    assert answer in ("bf16", "fp16", "fp32"), "answer one of 'bf16', 'fp16', 'fp32'"
-    assert answer != "bf16", ("the T4 (Turing, 2018) has no bf16 units: bf16 would be emulated, slower than "
-                              "fp32. bf16 autocast is used from Ampere (A100, L4) on.")
-    assert answer != "fp32", ("fp32 would leave the T4's tensor cores idle: they multiply fp16. The trainer "
-                              "runs fp16 autocast there, with loss scaling (torch.amp.GradScaler) so that "
-                              "small gradients do not underflow to zero.")
-    print("Correct: fp16 autocast with loss scaling on a T4 (the SI-SNR loss still in fp32); bf16 autocast "
-          "on A100/L4/H100; fp32 on a CPU.")
+def check_precision(fn) -> None:
+    """``fn(capability) -> "bf16" | "fp16" | "fp32"``: the forward pass's precision on a CUDA GPU of compute
+    capability ``(major, minor)``, or on a CPU (``None``), as ``tasnet_edu.utils.autocast_dtype`` decides."""
+    gpus = {None: "a CPU", (6, 0): "a P100", (7, 0): "a V100", (7, 5): "a T4", (8, 0): "an A100",
+            (8, 9): "an L4", (9, 0): "an H100"}
+    for capability, name in gpus.items():
+        got, expected = fn(capability), _solution_precision(capability)
+        assert got == expected, (
+            f"{name} ({capability}): got {got!r}, expected {expected!r}. Hint: bf16 units came with Ampere "
+            "(8.0); tensor cores that multiply fp16 with Volta (7.0), and fp16 needs loss scaling; "
+            "anything older, or a CPU, runs float32.")
+    print("Correct: bf16 autocast on A100/L4/H100, fp16 with loss scaling on a T4 or V100, else float32.")

@@ -3,7 +3,8 @@
 1. ``check_mean_interval(fn)``: the mean and the half-width of its 95 % confidence interval (Student t).
 2. ``check_paired_difference(fn)``: the same for the per-utterance difference of two systems — the fair way
    to ask "is A better than B on this test set?".
-3. ``check_real_time_factor(fn)``: compute seconds per second of audio.
+3. ``check_bss_ratios(fn)``: SDR, SIR and SAR from BSS-Eval's three parts of an estimate: which talker leaks,
+   and how much of the output is no talker at all.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 
 import torch
 
+from tasnet_edu import metrics
 from tasnet_edu.evaluate import mean_interval
 
 
@@ -69,16 +71,25 @@ def check_paired_difference(fn) -> None:
           f"(±{mean_interval(a)[1]:.2f} dB): most of the spread is utterance difficulty, shared by both.")
 
 
-# --- 3. real-time factor ------------------------------------------------------------------------------
-def _solution_real_time_factor(compute_seconds: float, n_samples: int, sample_rate: int) -> float:
-    return compute_seconds / (n_samples / sample_rate)
+# --- 3. SDR, SIR and SAR from BSS-Eval's three parts ---------------------------------------------------
+def _solution_bss_ratios(target, interf, artif):
+    def db(num, den):
+        return 10 * torch.log10(num.pow(2).sum(-1) / den.pow(2).sum(-1))
+    return db(target, interf + artif), db(target, interf), db(target + interf, artif)
 
 
-def check_real_time_factor(fn) -> None:
-    """``fn(compute_seconds, n_samples, sample_rate) -> float``: seconds of compute per second of audio."""
-    for compute, n, sr in ((0.2, 32000, 8000), (3.0, 441000, 44100), (0.05, 16000, 16000)):
-        got, expected = float(fn(compute, n, sr)), _solution_real_time_factor(compute, n, sr)
-        assert math.isclose(got, expected, rel_tol=1e-9), (
-            f"fn({compute}, {n}, {sr}) gave {got:.4f}, expected {expected:.4f}. Hint: the audio lasts "
-            "n_samples / sample_rate seconds; divide the compute time by that.")
-    print("Correct: below 1 the model keeps up with live audio (on this machine, with this many threads).")
+def check_bss_ratios(fn) -> None:
+    """``fn(s_target, e_interf, e_artif) -> (sdr, sir, sar)``, each ``(n_src, time)`` → ``(n_src,)`` in dB:
+    BSS-Eval's three ratios from the three parts of each estimate (``metrics.bss_decompose``)."""
+    g = torch.Generator().manual_seed(11)
+    ref = torch.randn(2, 4000, generator=g, dtype=torch.float64)
+    for leak, noise in ((0.1, 0.01), (0.3, 0.2), (0.02, 0.3)):
+        est = ref + leak * ref.flip(0) + noise * torch.randn(2, 4000, generator=g, dtype=torch.float64)
+        got = [torch.as_tensor(x, dtype=torch.float64) for x in fn(*metrics.bss_decompose(est, ref))]
+        expected = metrics.bss_eval(est, ref)
+        for name, a, b in zip(("SDR", "SIR", "SAR"), got, expected, strict=True):
+            assert torch.allclose(a, b.double(), atol=1e-3), (
+                f"{name} = {a.tolist()}, expected {b.tolist()} (leak {leak}, noise {noise}). Hint: each "
+                "ratio is 10 log10 of an energy over another; SDR counts interference and artifacts as "
+                "error, SIR only the interference, SAR only the artifacts (over target + interference).")
+    print("Correct: SIR says how much of the other talker leaks in, SAR how much of the output is no talker.")
