@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
+
+from tasnet_edu import train
 
 SR = 8000
 
@@ -43,3 +46,26 @@ def write_wsj_split(root, split: str, items, *, mix_folders=("mix",), noise: boo
         if noise:
             write_wav(root / split / "noise" / name, n)
     return root
+
+
+MICRO = dict(N=16, L=8, B=8, H=16, Sc=8, P=3, X=2, R=1)  # a ConvTasNet small enough for unit tests
+
+
+class Toy(torch.utils.data.Dataset):
+    """Random two-source mixtures held in memory: items ``(mix (time,), sources (2, time))``."""
+
+    def __init__(self, n=16, time=400, seed=0):
+        self.sources = torch.randn(n, 2, time, generator=torch.Generator().manual_seed(seed))
+        self.sources[:, 1] *= 0.5
+
+    def __len__(self):
+        return len(self.sources)
+
+    def __getitem__(self, i):
+        return self.sources[i].sum(0), self.sources[i]
+
+
+def micro_config(**overrides) -> train.TrainConfig:
+    """A training configuration of the ``MICRO`` Conv-TasNet: 3 short epochs on ``Toy`` data."""
+    return train.TrainConfig(**{**dict(model_config=MICRO, batch_size=4, max_epochs=3, valid_items=4,
+                                       segment=0.05), **overrides})

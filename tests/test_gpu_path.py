@@ -21,33 +21,16 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from fakes import MICRO, Toy, micro_config
 from torch.nn.parallel import DistributedDataParallel
 
 from tasnet_edu import _depthwise, evaluate, train, utils
 from tasnet_edu.errors import CourseError
 from tasnet_edu.models import ConvTasNet, DeepClustering
 
-MICRO = dict(N=16, L=8, B=8, H=16, Sc=8, P=3, X=2, R=1)
 CUDA = torch.device("cuda", 0)
+config = micro_config
 
-
-class Toy(torch.utils.data.Dataset):
-    """Random two-source mixtures of ``time`` samples held in memory."""
-
-    def __init__(self, n=16, time=400, seed=0):
-        self.sources = torch.randn(n, 2, time, generator=torch.Generator().manual_seed(seed))
-        self.sources[:, 1] *= 0.5
-
-    def __len__(self):
-        return len(self.sources)
-
-    def __getitem__(self, i):
-        return self.sources[i].sum(0), self.sources[i]
-
-
-def config(**overrides):
-    return train.TrainConfig(**{**dict(model_config=MICRO, batch_size=4, max_epochs=3, valid_items=4,
-                                       segment=0.05), **overrides})
 
 
 def _free_port():

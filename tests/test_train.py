@@ -8,32 +8,14 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from fakes import numbered, write_wsj_split
+from fakes import MICRO, Toy, micro_config, numbered, write_wsj_split
 
 from tasnet_edu import checkpoints, cli, train
 from tasnet_edu.errors import CourseError
 from tasnet_edu.models import ConvTasNet
 
-MICRO = dict(N=16, L=8, B=8, H=16, Sc=8, P=3, X=2, R=1)  # a ConvTasNet small enough for unit tests
+config = micro_config
 
-
-class Toy(torch.utils.data.Dataset):
-    """Random two-source mixtures held in memory; ``nan_at`` poisons one item's mixture."""
-
-    def __init__(self, n=16, time=400, seed=0):
-        self.sources = torch.randn(n, 2, time, generator=torch.Generator().manual_seed(seed))
-        self.sources[:, 1] *= 0.5
-
-    def __len__(self):
-        return len(self.sources)
-
-    def __getitem__(self, i):
-        return self.sources[i].sum(0), self.sources[i]
-
-
-def config(**overrides):
-    return train.TrainConfig(**{**dict(model_config=MICRO, batch_size=4, max_epochs=3, valid_items=4,
-                                       segment=0.05), **overrides})
 
 
 def test_presets_are_data_and_paper_is_the_paper():

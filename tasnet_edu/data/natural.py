@@ -258,12 +258,7 @@ def speaker_splits(recordings: list[Recording]) -> dict[str, str]:
     three or more such speakers, the hash order picks two for validation and one for test (Asterisk, Tux
     Paint); all the others train, and so do all rendered (Festival) voices.
     """
-    total: dict[str, float] = {}
-    family: dict[str, str] = {}
-    for rec in recordings:
-        if not SOURCES[rec.source].rendered:
-            total[rec.speaker] = total.get(rec.speaker, 0.0) + rec.seconds
-            family[rec.speaker] = SOURCES[rec.source].family
+    total, family = _recorded(recordings)
     splits = {rec.speaker: "train" for rec in recordings}
     for fam in sorted(set(family.values())):
         big = sorted((s for s in total if family[s] == fam and total[s] >= MIN_HELD_OUT_S),
