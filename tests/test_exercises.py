@@ -295,7 +295,7 @@ def test_ch10_exercises():
     with pytest.raises(AssertionError, match="not finished"):
         ch10.check_last_saved_step(lambda n, every: n // every * every)  # counts the unfinished step
     ch10.check_precision(ch10._solution_precision)
-    with pytest.raises(AssertionError, match="a T4"):
+    with pytest.raises(AssertionError, match="a V100"):
         ch10.check_precision(lambda cap: "fp32" if cap is None or cap < (8, 0) else "bf16")  # no fp16
     with pytest.raises(AssertionError, match="a P100"):
         ch10.check_precision(lambda cap: "fp32" if cap is None else "bf16" if cap >= (8, 0) else "fp16")
