@@ -205,17 +205,21 @@ def export(checkpoint, out) -> Path:
 
 
 # --------------------------------------------------------------------------- the cards as text
-def _score(card_: dict, test_set: str) -> str:
-    """``mean ± ci`` SI-SNRi of one test set of a card, or a dash where it was not scored."""
-    entry = card_["scores"].get(test_set)
-    if entry is None:
+def _interval_text(value: dict) -> str:
+    """``{"mean", "ci95"}`` as ``"mean ± ci"``, the mean alone without an interval, a dash without a mean."""
+    if value["mean"] is None:
         return "—"
-    value = entry["si_snri"]
     interval = f" ± {value['ci95']:.2f}" if value["ci95"] is not None else ""
     return f"{value['mean']:.2f}{interval}"
 
 
-def models_table(names=None, link: str | None = None, scores: bool = True) -> str:
+def _score(card_: dict, test_set: str) -> str:
+    """The SI-SNRi of one test set of a card as text, or a dash where it was not scored."""
+    entry = card_["scores"].get(test_set)
+    return "—" if entry is None else _interval_text(entry["si_snri"])
+
+
+def models_table(link: str | None = None, scores: bool = True) -> str:
     """The shipped models as a Markdown table read from their cards: name, size, use and latency, and (with
     ``scores``) SI-SNRi in dB on the synthetic and the real test set. ``link``: a format string for each
     name's link, e.g. ``"tasnet_edu/resources/{name}.md"``."""
@@ -224,7 +228,7 @@ def models_table(names=None, link: str | None = None, scores: bool = True) -> st
     if scores:
         head, rule = head + " synthetic test SI-SNRi | real test SI-SNRi |", rule + "---|---|"
     rows = [head, rule]
-    for name in names or SHIPPED:
+    for name in SHIPPED:
         made = card(name)
         arch = made["architecture"]
         label = f"[`{name}`]({link.format(name=name)})" if link else f"`{name}`"
@@ -249,9 +253,7 @@ def format_card(made: dict) -> str:
              "## Scores", "", "SI-SNRi and SDRi in dB, mean ± 95 % interval.", "",
              "| test set | mixtures | SI-SNRi | SDRi | voices |", "|---|---|---|---|---|"]
     for entry in made["scores"].values():
-        si, sd = entry["si_snri"], entry["sdri"]
-        sdri = "—" if sd["mean"] is None else f"{sd['mean']:.2f} ± {sd['ci95']:.2f}"
-        sisnri = f"{si['mean']:.2f}" + (f" ± {si['ci95']:.2f}" if si["ci95"] is not None else "")
+        sisnri, sdri = _interval_text(entry["si_snri"]), _interval_text(entry["sdri"])
         if "per_source" in entry:
             sisnri += " (" + ", ".join(f"{k} {v:.2f}" for k, v in entry["per_source"].items()) + ")"
         lines.append(f"| {entry['name']} | {entry['n_mixtures']} | {sisnri} | {sdri} | {entry['voices']} |")
