@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from tasnet_edu import cli
-from tasnet_edu.data import mixtures, speech
+from tasnet_edu.data import layout, mixtures, plans, speech
 from tasnet_edu.errors import CourseError
 
 COUNTS = {"tr": 3, "cv": 2, "tt": 2}
@@ -215,16 +215,37 @@ def test_place_lets_one_talker_start_later_or_stop_earlier():
 
 
 def test_options_leave_every_other_choice_as_it_was():
-    plain = mixtures._plan("valid", 4, SEED, "espeak", None)
-    varied = mixtures._plan("valid", 4, SEED, "espeak", None, max_db=10.0, overlap="mixed")
-    def choices(plan):
-        return plan["peak"], [{k: v for k, v in plan[s].items() if k != "gain_db"} for s in ("s1", "s2")]
+    plain = plans.recipe().plan("valid", 4, SEED)
+    varied = plans.recipe(max_db=10.0, overlap="mixed").plan("valid", 4, SEED)
 
-    assert choices(plain) == choices(varied)
-    assert varied["relative_db"] == pytest.approx(2 * plain["relative_db"], abs=1e-3)  # the same draw, scaled
-    shares = [mixtures.plan_overlap("train", i, 0, "mixed", 0.3)["partial"] for i in range(400)]
+    def choices(plan):
+        return plan.peak, [(s.talk, s.channel) for s in plan.sources]
+
+    assert choices(plain) == choices(varied) and plain.overlap is None and varied.overlap is not None
+    assert varied.relative_db == pytest.approx(2 * plain.relative_db, abs=1e-3)  # the same draw, scaled
+    shares = [plans.plan_overlap("train", i, 0, "mixed", 0.3).partial for i in range(400)]
     assert 0.22 < np.mean(shares) < 0.38
-    assert not any(mixtures.plan_overlap("train", i, 0, "full")["partial"] for i in range(20))
+    assert not any(plans.plan_overlap("train", i, 0, "full").partial for i in range(20))
+
+
+def test_manifest_records_each_sources_speaker_group(dataset):
+    """The espeak recipe's records: speaker, group (dialect and variant) and no kind or level (plain RMS,
+    as the course's first manifests); the readers take the group from here."""
+    group = {s.name: s.group for s in speech.list_speakers()}
+    records = layout.sources_by_file(json.loads((dataset / "manifest.json").read_text()))
+    assert len(records) == 2 * sum(COUNTS.values())
+    for record in records.values():
+        assert record["group"] == group[record["speaker"]] == layout.legacy_group(record["speaker"])
+        assert "kind" not in record and "level" not in record
+        assert layout.source_kind(record) == "espeak"
+
+
+def test_a_manifest_without_groups_falls_back_to_the_names():
+    old = {"speaker": "en-us+m3/p40r50w175"}
+    assert layout.source_group(old) == "en-us+m3"
+    assert layout.source_group({"speaker": "pico/en-GB/p64s105v0.9t0.12"}) == "pico/en-GB"
+    assert layout.source_group({"speaker": "asterisk/June", "kind": "natural"}) == "asterisk/June"
+    assert layout.source_group({**old, "group": "someone"}) == "someone"  # a recorded group wins
 
 
 def test_partial_mixtures_pad_silence_and_record_offsets(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from tasnet_edu import audio, cli
-from tasnet_edu.data import DynamicMix, WSJ0Mix, festival, make_mixtures, natural, speech
+from tasnet_edu.data import DynamicMix, WSJ0Mix, families, festival, make_mixtures, natural, plans, speech
 from tasnet_edu.errors import CourseError
 
 AST = "usr/share/asterisk/sounds"
@@ -121,6 +121,7 @@ def test_natural_mixtures_have_the_wsj0_layout_and_held_out_speakers(cache, tmp_
     assert torch_close(mix, sources.sum(0))
     first = manifest["splits"]["tr"]["mixtures"][0]["s1"]
     assert first["kind"] == "natural" and first["files"] and 0.9 <= first["speed"] <= 1.1
+    assert first["group"] == first["speaker"] and first["level"] == "active"  # a person is its own group
 
 
 def torch_close(a, b) -> bool:
@@ -134,23 +135,24 @@ def test_all_mixes_people_with_espeak_voices(cache, tmp_path):
              for m in json.loads((out / "manifest.json").read_text())["splits"]["tr"]["mixtures"]]
     assert {"natural", "espeak"} <= {k for pair in kinds for k in pair}
     train = DynamicMix(out, "tr", segment=1.0, level="active")
+    records = [m[k] for m in json.loads((out / "manifest.json").read_text())["splits"]["tr"]["mixtures"]
+               for k in ("s1", "s2")]
+    assert {spk for _, spk in train.pool} == {r["group"] for r in records}  # the groups as recorded
     assert len({spk for _, spk in train.pool}) > 2
     mix, sources = train[0]
     assert sources.shape == (2, 8000) and torch_close(mix, sources.sum(0))
 
 
 def test_people_by_seconds_draws_people_in_proportion_to_what_they_recorded(cache):
-    from tasnet_edu.data import mixtures
-
-    pool, _ = mixtures.natural_pool(cache, log=lambda _: None)
-    train = pool["train"]
+    train = families.People.from_cache(cache, log=lambda _: None).pool["train"]
     seconds = {name: sum(r.seconds for r in recs) for name, recs in train.items()}
     assert max(seconds.values()) > 2.5 * min(seconds.values())  # the fixture's speakers differ enough
 
     def shares(people_by):
-        drawn = [mixtures.plan_natural_mixture("train", i, 0, train, "natural", people_by=people_by)["s1"]
-                 for i in range(3000)]
-        return {name: sum(d["speaker"] == name for d in drawn) / len(drawn) for name in train}
+        people = families.People.from_cache(cache, log=lambda _: None, people_by=people_by)
+        recipe = plans.Recipe("natural", plans.pairs("natural", people))
+        drawn = [recipe.plan("train", i, 0).sources[0].talk.speaker for i in range(3000)]
+        return {name: drawn.count(name) / len(drawn) for name in train}
 
     total = sum(seconds.values())
     by_seconds, by_speaker = shares("seconds"), shares("speaker")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tasnet_edu import SAMPLE_RATE, cli
-from tasnet_edu.data import WSJ0Mix, mixtures, pico, speech
+from tasnet_edu.data import WSJ0Mix, families, pico, plans, speech
 from tasnet_edu.errors import CourseError
 
 
@@ -40,27 +40,32 @@ def test_each_voice_has_held_out_sentences_in_its_own_language():
     assert "Tür" in " ".join(speech.load_sentences("de"))  # read as UTF-8
 
 
+def talks(recipe, split, index, seed):
+    return [source.talk for source in recipe.plan(split, index, seed).sources]
+
+
 def test_pico_mixtures_pair_different_voices_or_an_espeak_voice_of_the_split():
+    recipe = plans.Recipe("pico", plans.pairs("pico", pico=families.Pico()))  # plans need no package
     for index in range(20):
-        train = mixtures.plan_pico_mixture("train", index, seed=0)
-        assert {train[k]["kind"] for k in ("s1", "s2")} == {"pico"}
-        assert pico.voice_of(train["s1"]["speaker"]) != pico.voice_of(train["s2"]["speaker"])
-        test = mixtures.plan_pico_mixture("test", index, seed=0)
-        assert [test[k]["kind"] for k in ("s1", "s2")] == ["pico", "espeak"]
-        assert pico.voice_of(test["s1"]["speaker"]) == "pico/en-GB"
-    assert mixtures.plan_pico_mixture("valid", 3, seed=1) == mixtures.plan_pico_mixture("valid", 3, seed=1)
+        train = talks(recipe, "train", index, 0)
+        assert {t.kind for t in train} == {"pico"}
+        assert train[0].group != train[1].group == pico.voice_of(train[1].speaker)
+        test = talks(recipe, "test", index, 0)
+        assert [t.kind for t in test] == ["pico", "espeak"]
+        assert test[0].group == pico.voice_of(test[0].speaker) == "pico/en-GB"
+    assert recipe.plan("valid", 3, seed=1) == recipe.plan("valid", 3, seed=1)
 
 
 def test_all_keeps_its_people_when_pico_takes_part():
-    people = {f"person{i}": [] for i in range(4)}
+    people = families.People({"train": {f"person{i}": [] for i in range(4)}, "valid": {}, "test": {}}, {})
+    plain = plans.Recipe("all", plans.pairs("all", people))
+    mixed = plans.Recipe("all+pico", plans.pairs("all+pico", people, families.Pico()))
     for index in range(30):
-        plain = mixtures.plan_natural_mixture("train", index, 2, people, "all")
-        mixed = mixtures.plan_natural_mixture("train", index, 2, people, "all", with_pico=True)
-        for key in ("s1", "s2"):
-            if plain[key]["kind"] == "natural":
-                assert mixed[key] == plain[key]
+        for was, now in zip(talks(plain, "train", index, 2), talks(mixed, "train", index, 2), strict=True):
+            if was.kind == "natural":
+                assert now == was
             else:
-                assert mixed[key]["kind"] in ("espeak", "pico")
+                assert now.kind in ("espeak", "pico")
 
 
 def test_missing_package_gives_one_line(no_pico):
@@ -80,11 +85,12 @@ def test_make_data_pico_without_package_says_how_to_install_it(no_pico, tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_all_never_uses_pico_and_all_plus_pico_needs_the_package(no_pico):
+def test_all_never_uses_pico_and_all_plus_pico_needs_the_package(no_pico, tmp_path):
     """``all`` gives the same files with or without the extra; ``all+pico`` asks for it in one line."""
-    assert mixtures._uses_pico("all") is False and mixtures._uses_pico("espeak") is False
+    with pytest.raises(CourseError, match="no natural speech"):  # past the package, at the empty cache
+        plans.recipe("all", natural_cache=tmp_path)
     with pytest.raises(CourseError, match=r'needs the PyPI package ttspico: pip install -e "\.\[speech\]"'):
-        mixtures._uses_pico("all+pico")
+        plans.recipe("all+pico", natural_cache=tmp_path)
 
 
 # --------------------------------------------------------------------------- with the extra installed

@@ -7,7 +7,8 @@ import pytest
 import torch
 from fakes import SR, write_wav, write_wsj_split
 
-from tasnet_edu.data.datasets import DynamicMix, LibriMix, WHAMMix, WSJ0Mix, wsj0_speaker
+from tasnet_edu.data.datasets import LibriMix, WHAMMix, WSJ0Mix, wsj0_speaker
+from tasnet_edu.data.dynamic import DynamicMix
 from tasnet_edu.errors import CourseError
 
 
@@ -152,6 +153,12 @@ def test_dynamic_mix_reads_course_speakers_from_the_manifest(tmp_path):
     assert sorted({spk for _, spk in ds.pool}) == ["en-gb+f2", "en-us+m1"]
     for seed in range(20):
         assert other in ds._pick(np.random.default_rng(seed))
+    # A manifest that records the groups is read as recorded, never from the names.
+    for mix, group in zip(mixtures, ("a", "b", "a"), strict=True):
+        mix["s1"]["group"] = mix["s2"]["group"] = group
+    (root / "manifest.json").write_text(json.dumps({"splits": {"tr": {"mixtures": mixtures}}}))
+    assert course_speakers(root)(other, 1) == "b"
+    assert {spk for _, spk in DynamicMix(root, "tr", segment=0.2).pool} == {"a", "b"}
 
 
 def test_dynamic_mix_keep_leaves_files_out_of_the_pool(tmp_path):

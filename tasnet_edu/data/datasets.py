@@ -19,9 +19,9 @@ calls ``set_epoch``). Utterances shorter than a segment are **zero-padded** at t
 ``min``-mode mixtures dropping would remove the most overlapped pairs). ``segment=None`` yields whole
 utterances, as used for validation and testing.
 
-``DynamicMix`` makes new mixtures every epoch from the single-speaker source files of a split, with the
-wsj0-2mix level rule (relative level uniform in 0–5 dB) by default; wider levels (``max_db``), a share of
-partly overlapped mixtures (``partial``) and pseudo-speakers (``pseudo_speakers``) are options.
+Dynamic mixing (new pairs every epoch from a split's source files) is ``tasnet_edu.data.dynamic``; it finds
+who speaks in each file with ``course_speakers`` and ``course_people`` here. This module reads files only: it
+imports no speech generator.
 """
 
 from __future__ import annotations
@@ -36,20 +36,19 @@ import torch
 from torch.utils.data import Dataset
 
 from tasnet_edu import SAMPLE_RATE, audio
-from tasnet_edu.data import pico, voices
-from tasnet_edu.data.mixtures import MIN_OVERLAP_S, SPLIT_DIRS, read_manifest
+from tasnet_edu.data import layout
+from tasnet_edu.data.layout import SPLIT_ALIASES, SPLIT_DIRS
 from tasnet_edu.errors import CourseError
 
-SPLIT_ALIASES = {**SPLIT_DIRS, "validation": "cv"}
 LIBRIMIX_ALIASES = {"tr": "train-360", "train": "train-360", "cv": "dev", "valid": "dev", "tt": "test"}
 
 
-def _rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """A random stream that depends only on (seed, epoch, index): the same crop whatever the worker order."""
     return np.random.default_rng([seed, epoch, index])
 
 
-def _crop(signals: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+def random_crop(signals: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     """Random ``length``-sample crop of ``signals`` ``(channels, time)``; zero-padded at the end if short."""
     total = signals.shape[-1]
     if total >= length:
@@ -95,7 +94,7 @@ class _MixtureFiles(Dataset):
         stacked = np.stack(signals)
         if self.segment is not None:
             length = round(self.segment * self.sample_rate)
-            stacked = _crop(stacked, length, _rng(self.seed, self.epoch, index))
+            stacked = random_crop(stacked, length, item_rng(self.seed, self.epoch, index))
         stacked = torch.from_numpy(np.ascontiguousarray(stacked))
         return stacked[0], stacked[1:]
 
@@ -142,11 +141,11 @@ class WSJ0Mix(_MixtureFiles):
         super().__init__(self._rows(self.root / self.split, n_src), n_src, sample_rate, segment, seed)
 
     def _mix_folder(self) -> str:
-        return "mix"
+        return layout.MIX_DIR
 
     def _rows(self, split_dir: Path, n_src: int):
         mix_dir = self._mix_folder()
-        sources = [f"s{k + 1}" for k in range(n_src)]
+        sources = layout.source_dirs(n_src)
         _check_folders(split_dir, [mix_dir, *sources], self.layout)
         names = _wav_names(split_dir / mix_dir)
         if not names:
@@ -248,162 +247,28 @@ def wsj0_speaker(path: Path, source: int) -> str:
     return match.group(1 + 2 * source)[:3] if match and source < 2 else f"{path.parent.name}/{path.name}"
 
 
-def _speaker_group(name: str) -> str:
-    """espeak ``dialect+variant/prosody`` → ``dialect+variant``; Pico ``pico/voice/prosody`` →
-    ``pico/voice``; a person (``asterisk/June``) as is."""
-    return name.split("/")[0] if "+" in name else pico.voice_of(name) or name
-
-
 def course_speakers(root) -> Callable[[Path, int], str] | None:
     """Speaker lookup for data made by ``tasnet-edu make-data`` (from its manifest); ``None`` for other data.
 
-    The course's files are numbered (``00000.wav``), so the speaker comes from ``manifest.json``. The voice
-    variant (``en-us+m3/…`` → ``en-us+m3``) stands for the speaker: the generator never pairs two speakers of
-    one variant either, since pitch and rate alone leave their timbre alike.
+    The course's files are numbered (``00000.wav``), so the speaker comes from ``manifest.json``: each
+    source's recorded speaker group (``layout.source_group``: an espeak dialect and variant ``en-us+m3``, a
+    Pico voice, a person), which the generator never mixes with itself either. A file the manifest does not
+    list falls back to ``wsj0_speaker``.
     """
-    manifest = read_manifest(root)
+    manifest = layout.read_manifest(root)
     if manifest is None:
         return None
-    voices = {
-        (split, mix["file"], k): _speaker_group(mix[f"s{k + 1}"]["speaker"])
-        for split, info in manifest["splits"].items()
-        for mix in info["mixtures"]
-        for k in range(2)
-    }
-    return lambda path, k: voices.get((path.parent.parent.name, path.name, k), wsj0_speaker(path, k))
+    groups = {key: layout.source_group(record) for key, record in layout.sources_by_file(manifest).items()}
+    return lambda path, k: groups.get((path.parent.parent.name, path.name, k), wsj0_speaker(path, k))
 
 
 def course_people(root) -> Callable[[Path, int], bool]:
     """``is_person(path, source_index)`` for data made by ``tasnet-edu make-data``: whether that source is a
     recording of a person (``kind`` ``natural`` in ``manifest.json``); always ``False`` without a manifest."""
-    manifest = read_manifest(root) or {"splits": {}}
-    people = {(split, mix["file"], k) for split, info in manifest["splits"].items()
-              for mix in info["mixtures"] for k in range(2) if mix[f"s{k + 1}"].get("kind") == "natural"}
+    manifest = layout.read_manifest(root) or {"splits": {}}
+    people = {key for key, record in layout.sources_by_file(manifest).items()
+              if layout.source_kind(record) == "natural"}
     return lambda path, k: (path.parent.parent.name, path.name, k) in people
-
-
-def shift_partly(source: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """``source`` ``(time,)`` moved by a random lag with silence filled in, so that its talker starts later or
-    stops earlier and still overlaps the other for ``MIN_OVERLAP_S`` (or a quarter of the crop)."""
-    n = len(source)
-    most = n - min(round(MIN_OVERLAP_S * sample_rate), n // 4)
-    lag = int(rng.integers(-most, most + 1))
-    out = np.zeros_like(source)
-    if lag >= 0:
-        out[lag:] = source[:n - lag]
-    else:
-        out[:lag] = source[-lag:]
-    return out
-
-
-class DynamicMix(Dataset):
-    """Dynamic mixing: new mixtures every epoch from the single-speaker source files of a split.
-
-    The pool is every file in ``root/<split>/s1 … s<n_src>`` (wsj0-2mix layout). Item ``index`` of epoch ``e``
-    draws, from ``(seed, e, index)``: ``n_src`` utterances of distinct speakers, a crop of ``segment`` seconds
-    of each (zero-padded when short), and levels. Each crop is scaled to unit RMS, then — the wsj0-2mix rule —
-    the two sources are set apart by a level difference uniform in 0–5 dB, ``s1`` the louder. With more than
-    two sources each gets an independent level uniform in ±2.5 dB (the course's choice).
-
-    Args:
-        root, split, n_src, sample_rate, segment, seed: as ``WSJ0Mix`` (``segment`` must be a number).
-        epoch_size: mixtures per epoch (default: as many as the split has).
-        level: ``"rms"`` scales each crop to unit RMS; ``"active"`` to unit RMS of its active speech
-            (``audio.active_rms``), for natural speech whose pauses would otherwise make it louder.
-        speaker_of: ``speaker_of(path, source_index) -> str``; the default reads the course manifest
-            (``course_speakers``) when there is one, else wsj0-2mix file names, else treats every file as its
-            own speaker.
-        keep: ``keep(path, source_index) -> bool``: only the files it accepts join the pool (default: all),
-            e.g. the espeak voices of a mixed set, to measure what the rest was worth.
-        max_db: the two sources' relative level is uniform in 0–``max_db`` dB (wsj0-2mix: 5).
-        partial: the share of items whose second source is shifted by a random lag (``shift_partly``):
-            one talker starts later or stops earlier, the other talks alone meanwhile (0: none).
-        pseudo_speakers: each crop of a person (``is_person``) gets its own formant and pitch factors
-            (``voices.draw``, ``voices.transform``) before it is levelled; espeak voices stay as they are.
-        is_person: ``is_person(path, source_index) -> bool``; default ``course_people(root)``.
-
-    The options draw from random streams of their own: left at their defaults, the items are the ones made
-    without them.
-
-    Items: ``(mix (time,), sources (n_src, time))`` with ``mix == sources.sum(0)``.
-    """
-
-    def __init__(self, root, split: str = "tr", n_src: int = 2, sample_rate: int = SAMPLE_RATE,
-                 segment: float = 4.0, seed: int = 0, epoch_size: int | None = None,
-                 speaker_of: Callable[[Path, int], str] | None = None, level: str = "rms",
-                 keep: Callable[[Path, int], bool] | None = None, max_db: float = 5.0, partial: float = 0.0,
-                 pseudo_speakers: bool = False, is_person: Callable[[Path, int], bool] | None = None):
-        if segment is None or segment <= 0:
-            raise CourseError("DynamicMix needs a segment length in seconds (mixtures are built from crops)")
-        files = WSJ0Mix(root, split, n_src=n_src, sample_rate=sample_rate, segment=None).rows
-        speaker_of = speaker_of or course_speakers(root) or wsj0_speaker
-        self.pool = [(p, speaker_of(p, k)) for _, sources in files for k, p in enumerate(sources)
-                     if keep is None or keep(p, k)]
-        if len({spk for _, spk in self.pool}) < n_src:
-            raise CourseError(f"{root}: fewer than {n_src} distinct speakers; cannot mix")
-        if level not in ("rms", "active"):
-            raise CourseError(f"level must be 'rms' or 'active', got {level!r}")
-        if not 0 <= max_db <= 30 or not 0 <= partial <= 1:
-            raise CourseError(f"max_db must be in 0–30 dB and partial a share in 0–1, got {max_db}, "
-                              f"{partial}")
-        self.max_db, self.partial = float(max_db), float(partial)
-        self.people = None  # the files of people, when they become pseudo-speakers
-        if pseudo_speakers:
-            is_person = is_person or course_people(root)
-            self.people = {p for _, sources in files for k, p in enumerate(sources) if is_person(p, k)}
-        self.n_src, self.sample_rate, self.segment, self.seed = n_src, sample_rate, segment, seed
-        self.level = level
-        self.epoch_size = epoch_size or len(files)
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the mixtures of ``epoch`` (called by the trainer at the start of each epoch)."""
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return self.epoch_size
-
-    def _pick(self, rng: np.random.Generator) -> list[Path]:
-        chosen, speakers = [], set()
-        for i in rng.permutation(len(self.pool)):
-            path, speaker = self.pool[i]
-            if speaker not in speakers:
-                chosen.append(path)
-                speakers.add(speaker)
-                if len(chosen) == self.n_src:
-                    return chosen
-        raise AssertionError("unreachable: the constructor checked there are enough speakers")
-
-    def levels_db(self, rng: np.random.Generator) -> np.ndarray:
-        """Source levels in dB relative to unit RMS (wsj0-2mix rule for two sources, up to ``max_db``)."""
-        if self.n_src == 2:
-            diff = rng.uniform(0.0, self.max_db)
-            return np.array([diff / 2, -diff / 2])
-        return rng.uniform(-2.5, 2.5, size=self.n_src)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = _rng(self.seed, self.epoch, index)
-        length = round(self.segment * self.sample_rate)
-        picked = self._pick(rng)
-        crops = [_crop(audio.load(p, self.sample_rate)[0][None], length, rng)[0] for p in picked]
-        if self.people is not None:
-            crops = self._pseudo(picked, crops, np.random.default_rng([self.seed, self.epoch, index, 8]))
-        sources = np.stack(crops)
-        if self.level == "active":
-            rms = np.array([[audio.active_rms(c, self.sample_rate)] for c in crops]) + 1e-8
-        else:
-            rms = np.sqrt((sources ** 2).mean(axis=1, keepdims=True)) + 1e-8
-        sources = sources / rms * 10 ** (self.levels_db(rng)[:, None] / 20)
-        shifts = np.random.default_rng([self.seed, self.epoch, index, 7]) if self.partial else None
-        if shifts is not None and shifts.random() < self.partial:
-            sources[-1] = shift_partly(sources[-1], shifts, self.sample_rate)
-        sources = torch.from_numpy(sources.astype(np.float32))
-        return sources.sum(0), sources
-
-    def _pseudo(self, picked: list[Path], crops: list[np.ndarray], rng: np.random.Generator) -> list:
-        """The crops of people spoken by pseudo-speakers (new factors per crop); the others unchanged."""
-        return [voices.transform(c, self.sample_rate, **voices.draw(rng)) if p in self.people and np.any(c)
-                else c for p, c in zip(picked, crops, strict=True)]
 
 
 class ShuffledOrder(Dataset):
@@ -428,7 +293,7 @@ class ShuffledOrder(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         mix, sources = self.dataset[index]
-        order = _rng(self.seed + 1, self.epoch, index).permutation(sources.shape[0])
+        order = item_rng(self.seed + 1, self.epoch, index).permutation(sources.shape[0])
         return mix, sources[torch.from_numpy(order)]
 
 

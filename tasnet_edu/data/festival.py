@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -220,20 +219,3 @@ def render(cache, voices=None, log=print) -> list[str]:
             continue
         log(f"{voice.source}: {kept} files, {seconds / 60:.1f} min, {dropped} left out")
     return [v.source for v in chosen if (cache / v.source / ".complete").is_file()]
-
-
-# --------------------------------------------------------------------------- command line
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``tasnet-edu render-festival``."""
-    parser.add_argument("--cache", required=True, type=Path, metavar="DIR",
-                        help="the natural-speech cache (`tasnet-edu fetch-speech --cache DIR`)")
-    parser.add_argument("--voices", nargs="+", metavar="NAME", help=f"a subset of: {' '.join(VOICES)}")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    done = render(args.cache, args.voices)
-    minutes = sum(r.seconds for r in natural.index(args.cache, log=lambda _: None, festival=True)
-                  if r.source in done) / 60
-    print(f"{len(done)} of {len(args.voices or VOICES)} Festival voices in {args.cache}, {minutes:.0f} min")
-    return 0 if done else 1
-

@@ -27,7 +27,6 @@ Reserved for judging the models and never read here: CMU ARCTIC recordings and e
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import tempfile
@@ -419,22 +418,3 @@ def summary(recordings: list[Recording], splits: dict[str, str], persons: bool =
             row["sources"].append(rec.source)
             row["licences"].append(SOURCES[rec.source].licence)
     return out
-
-
-# --------------------------------------------------------------------------- command line
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``tasnet-edu fetch-speech``."""
-    parser.add_argument("--cache", required=True, type=Path, metavar="DIR", help="folder to fill")
-    parser.add_argument("--packages", nargs="+", metavar="PKG", help=f"a subset of: {' '.join(SOURCES)}")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    done = fetch(args.cache, args.packages)
-    recordings = index(args.cache)
-    splits = speaker_splits(recordings)
-    for split in SPLITS:
-        rows = [r for r in recordings if splits[r.speaker] == split]
-        hours = sum(r.seconds for r in rows) / 3600
-        print(f"{split}: {len({r.speaker for r in rows})} speakers, {hours:.2f} h")
-    print(f"{len(done)} of {len(args.packages or SOURCES)} packages in {args.cache}")
-    return 0 if done else 1

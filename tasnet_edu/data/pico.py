@@ -120,6 +120,11 @@ class PicoSpeaker:
         return f"{PREFIX}{self.voice}/p{self.pitch}s{self.rate}v{self.vtl:g}t{self.tilt:g}"
 
     @property
+    def group(self) -> str:
+        """Its speaker group, the voice (``pico/de-DE``): never two speakers of one voice in a mixture."""
+        return f"{PREFIX}{self.voice}"
+
+    @property
     def language(self) -> str:
         """The language of the sentences this voice reads: ``"en"``, ``"de"``, …"""
         return self.voice.split("-")[0]

@@ -77,11 +77,23 @@ class Speaker:
 
     @property
     def name(self) -> str:
-        """A short unique id, e.g. ``en-gb+f3/p42r61w168``."""
+        """A short unique id, e.g. ``en-gb+f3/p42r61w168`` (``variant_of`` reads its variant back)."""
         return f"{self.dialect}+{self.variant}/p{self.pitch}r{self.pitch_range}w{self.rate}"
+
+    @property
+    def group(self) -> str:
+        """Its speaker group, the dialect and voice variant (``en-gb+f3``): the speakers that differ only in
+        prosody and timbre."""
+        return f"{self.dialect}+{self.variant}"
 
     def to_dict(self) -> dict:
         return {"name": self.name, **asdict(self)}
+
+
+def variant_of(name: str) -> str:
+    """The voice variant of the speaker named ``name`` (``Speaker.name``): ``en-gb+f3/p42r61w168`` →
+    ``f3``."""
+    return name.split("/")[0].split("+")[1]
 
 
 def stable_unit(*keys) -> float:
