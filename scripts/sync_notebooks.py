@@ -3,7 +3,7 @@
 Usage: python scripts/sync_notebooks.py [notebooks/*.ipynb]   (default: all of notebooks/)
 
 The badge is the first line of the first (markdown) cell; the setup cell is the first code cell. Both are
-made by ``tasnet_edu.course`` from the one repository URL. Outputs and execution counts are removed so the
+made by ``scripts/course.py`` from the one repository URL. Outputs and execution counts are removed so the
 committed notebooks hold sources only.
 """
 
@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import nbformat
-
-from tasnet_edu.course import SETUP_MARKER, colab_badge, setup_cell_source
+from course import SETUP_MARKER, colab_badge, setup_cell_source
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -53,7 +52,7 @@ def sync(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
 
 
 def readme_badges(readme: str) -> str:
-    """``readme`` with every chapter's Colab badge pointing at the repository ``tasnet_edu.course`` names."""
+    """``readme`` with every chapter's Colab badge pointing at the repository ``course`` names."""
     return BADGE.sub(lambda m: colab_badge(m.group(1)), readme)
 
 

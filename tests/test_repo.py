@@ -9,8 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import tomllib
-
-from tasnet_edu.course import colab_badge, setup_cell_source
+from course import colab_badge, setup_cell_source
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -105,10 +104,10 @@ def test_setup_cell_is_a_no_op_outside_colab():
 
 
 def test_sync_points_readme_badges_at_the_repository_course_names(monkeypatch):
-    """A fork sets REPOSITORY in tasnet_edu/course.py; scripts/sync_notebooks.py re-points every badge."""
+    """A fork sets REPOSITORY in scripts/course.py; scripts/sync_notebooks.py re-points every badge."""
     import importlib.util
 
-    from tasnet_edu import course
+    import course
 
     spec = importlib.util.spec_from_file_location("sync_notebooks", ROOT / "scripts" / "sync_notebooks.py")
     sync = importlib.util.module_from_spec(spec)

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from tasnet_edu.course import COLAB_CHECKOUT, SETUP_MARKER
+from course import COLAB_CHECKOUT, SETUP_MARKER
 
 pytestmark = pytest.mark.e2e
 

@@ -3,8 +3,10 @@
 Every notebook opens with a Colab badge (first line of its first markdown cell) and a setup cell (its first
 code cell). ``scripts/sync_notebooks.py`` writes both from the functions below, and a test checks that every
 notebook matches them, so changing ``REPOSITORY`` here updates the whole course.
-"""
 
+Repository tooling, not part of the ``tasnet_edu`` package: the scripts in this folder import it as
+``course``, and the tests find it through ``pythonpath`` in ``pyproject.toml``.
+"""
 from __future__ import annotations
 
 REPOSITORY = "tasnet-edu/tasnet-edu"  # GitHub owner/name
