@@ -1,9 +1,10 @@
-"""The TCN's dilated depthwise convolution as a fast CPU kernel (a speed trick, not part of the paper).
+"""The TCN's dilated depthwise convolution as fast CPU kernels (speed tricks, not part of the paper).
 
-``tasnet_edu.tcn.Conv1DBlock`` calls ``depthwise_conv`` where the paper has a grouped, dilated ``nn.Conv1d``:
-the same numbers and gradients (tested), several times faster on CPU. On other devices (a CUDA GPU)
-``depthwise_conv`` calls ``F.conv1d`` on padded input instead: cuDNN has grouped-convolution kernels, while
-the shifted sum would launch about 2·P small kernels per layer and direction (``SHIFTED_SUM_DEVICES``).
+``tasnet_edu.tcn.DepthwiseConv`` calls ``depthwise_conv`` where the paper has a grouped, dilated
+``nn.Conv1d``: the same numbers and gradients (tested), several times faster on CPU. On other devices (a CUDA
+GPU) ``depthwise_conv`` calls ``F.conv1d`` on padded input instead: cuDNN has grouped-convolution kernels,
+while the shifted sum would launch about 2·P small kernels per layer and direction (``SHIFTED_SUM_DEVICES``).
+Its ``stream()`` is ``DepthwiseStream``: the causal convolution over a stream, a few frames at a time.
 """
 
 from __future__ import annotations
@@ -88,3 +89,47 @@ def padded_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dil
     if left == right:  # no padded copy of x: conv1d pads both sides itself
         return F.conv1d(x, weight, bias, padding=left, dilation=dilation, groups=weight.shape[0])
     return F.conv1d(F.pad(x, (left, right)), weight, bias, dilation=dilation, groups=weight.shape[0])
+
+
+class DepthwiseStream:
+    """A causal depthwise convolution over a stream: the last (P−1)·d input frames are kept.
+
+    Output frame t reads input frames t − (P−1)·d, …, t − d, t (tap p at t − (P−1−p)·d). With the history
+    in front of the chunk, tap p of the chunk's n outputs is one slice of n frames, starting p·d frames in.
+    The history starts as zeros, the causal convolution's left padding. (PyTorch's grouped ``conv1d`` gives
+    the same numbers but costs ~0.1 ms a call on CPU whatever n is: too slow for chunks of one frame.)
+
+    New frames are written after the history in a buffer with room for more; when it is full, the history
+    moves back to the front. Copying the whole history for every chunk instead would cost (P−1)·d frames
+    per chunk, most of the work for chunks of one frame; this way the copies come to less than n frames
+    per chunk of n.
+
+    Args: ``weight (H, 1, P)``, ``bias (H,)`` (read in place, not copied) and the dilation d.
+
+    Shapes: ``(H, n) → (H, n)``.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, dilation: int):
+        self.taps = list(weight[:, 0, :, None].unbind(1))  # P × (H, 1)
+        self.bias, self.dilation = bias[:, None], dilation
+        self.keep = (len(self.taps) - 1) * dilation
+        self.buffer = weight.new_zeros(weight.shape[0], 2 * self.keep)
+        self.end = self.keep  # frames end − keep … end − 1 of the buffer are the history
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        n = y.shape[-1]
+        if self.end + n > self.buffer.shape[-1]:
+            self._make_room(n)
+        self.buffer[:, self.end:self.end + n] = y
+        self.end += n
+        frames = self.buffer[:, self.end - n - self.keep:self.end]  # (H, (P−1)·d + n)
+        out = self.bias
+        for p, tap in enumerate(self.taps):
+            out = torch.addcmul(out, frames[:, p * self.dilation:p * self.dilation + n], tap)
+        return out
+
+    def _make_room(self, n: int) -> None:
+        """Move the history to the front of a new buffer with room for at least ``keep + 2n`` new frames."""
+        buffer = self.buffer.new_empty(self.buffer.shape[0], max(self.buffer.shape[-1], 2 * (self.keep + n)))
+        buffer[:, :self.keep] = self.buffer[:, self.end - self.keep:self.end]
+        self.buffer, self.end = buffer, self.keep

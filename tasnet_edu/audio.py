@@ -2,14 +2,12 @@
 
 ``load`` returns ``(wav, sr)`` with ``wav`` a float32 array shaped ``(time,)`` in [-1, 1] for integer files;
 multi-channel files are averaged to mono (with a warning, because separation of a stereo recording is a
-different problem). ``save`` writes 16-bit PCM WAV through a temporary file, so an interrupted write never
-leaves a truncated file that looks complete.
+different problem). ``save`` writes 16-bit PCM WAV through a temporary file (``utils.atomic_write``), so an
+interrupted write never leaves a truncated file that looks complete.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -18,15 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from tasnet_edu.errors import CourseError
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it is to set it; done once, at import
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
+from tasnet_edu.utils import atomic_write
 
 
 def _as_mono(wav: np.ndarray, path: Path) -> np.ndarray:
@@ -87,8 +77,8 @@ def save(path, wav, sample_rate: int) -> Path:
 
     A peak above 1 would clip in 16 bits, so the signal is rescaled to a 0.99 peak with a warning instead
     (never silent clipping). NaN/Inf samples raise ``CourseError``. An ``int16`` array is written verbatim
-    (exact samples, e.g. a mixture that must equal the sum of its sources). The file appears atomically: it
-    is written to a temporary file in the same folder, then renamed.
+    (exact samples, e.g. a mixture that must equal the sum of its sources). The file appears atomically
+    (``utils.atomic_write``: a temporary file in the same folder, then renamed).
     """
     path = Path(path)
     if hasattr(wav, "detach"):
@@ -110,20 +100,8 @@ def save(path, wav, sample_rate: int) -> Path:
         wav = wav * (0.99 / peak)
     if not path.parent.is_dir():
         raise CourseError(f"{path}: folder {path.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.part", dir=path.parent)
-    except OSError as err:
-        raise CourseError(
-            f"{path}: cannot write in {path.parent} ({err.strerror}); choose a writable folder"
-        ) from None
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         sf.write(tmp, wav, int(sample_rate), subtype="PCM_16", format="WAV")
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes private files; a dataset should be shareable
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

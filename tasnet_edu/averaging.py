@@ -16,10 +16,15 @@ Only weights of one network are averaged: the files must share the model class a
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from tasnet_edu.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint, versions
+from tasnet_edu.checkpoints import (
+    Checkpoint,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    versions,
+)
 from tasnet_edu.data import datasets
 from tasnet_edu.errors import CourseError
 from tasnet_edu.train import TrainConfig, validation_total
@@ -28,7 +33,7 @@ from tasnet_edu.train import TrainConfig, validation_total
 SAME = ("model_class", "model_config", "n_src", "sample_rate")
 
 
-def average_checkpoints(checkpoints: list[dict], names: list[str]) -> dict:
+def average_checkpoints(checkpoints: list[Checkpoint], names: list[str]) -> Checkpoint:
     """The checkpoint whose weights are the mean of ``checkpoints``' (as ``load_checkpoint`` returns them).
 
     Floating-point tensors are averaged in float64 and stored in their own dtype; other tensors (counters)
@@ -91,23 +96,3 @@ def average_files(paths: list, out, valid_data=None) -> dict:
                                                valid_data=str(valid_data))
     save_checkpoint(averaged, out)
     return averaged
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoints", nargs="+", help="two or more checkpoints of one run (OUT/epochs/*.pt)")
-    parser.add_argument("--out", required=True, help="the averaged checkpoint to write")
-    parser.add_argument("--valid-data", metavar="DIR",
-                        help="score the average on DIR's cv/ as the run validated (its valid_items)")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    averaged = average_files(args.checkpoints, out, args.valid_data)
-    record = averaged["metrics"]["averaged"]
-    scores = {e["epoch"]: e["valid_si_snri"] for e in averaged["metrics"]["epochs"]}
-    line = f"averaged epochs {', '.join(map(str, record['epochs']))} into {out}"
-    if "valid_si_snri" in record:
-        best = max(scores.get(e, float("-inf")) for e in record["epochs"])
-        line += f"; validation SI-SNRi {record['valid_si_snri']:.2f} dB (best of those epochs: {best:.2f} dB)"
-    print(line)
-    return 0

@@ -1,25 +1,16 @@
 """The checkpoint file: what a training run writes, a shipped model is, and ``pretrained.load`` reads.
 
 A checkpoint is a ``torch.save``'d dict of plain data (tensors, numbers, strings, lists, dicts), read back
-with ``weights_only=True``, so loading a file from the internet runs no code. Its keys:
-
-* ``format`` — ``CHECKPOINT_FORMAT``, so a foreign torch file is refused with a clear message;
-* ``config`` — the ``tasnet_edu.train.TrainConfig`` fields as a dict: ``model_class`` (a name in
-  ``tasnet_edu.models``), ``model_config`` (its keyword arguments), ``n_src``, ``sample_rate``, … ;
-* ``state_dict`` — the weights; ``epoch`` — epochs trained;
-* ``metrics`` — ``best_valid_si_snri``, ``bad_epochs`` and ``epochs`` (one record per epoch: ``epoch``,
-  ``step``, ``train_loss``, ``valid_si_snri``, ``lr``, ``train_seconds``, optionally ``valid_data``);
-* ``versions`` — of the package, torch and Python at writing time (``versions``);
-* training checkpoints only: ``optimizer``, ``scheduler`` and ``progress`` (position inside an epoch), what
-  an exact resume needs; ``tasnet_edu.pretrained.export`` drops them.
+with ``weights_only=True``, so loading a file from the internet runs no code. Its keys are declared once, in
+three nested types: ``Record`` (what a checkpoint says about itself), ``Checkpoint`` (also what loads a
+model) and ``TrainingCheckpoint`` (also what an exact resume needs).
 """
 
 from __future__ import annotations
 
-import os
 import platform
-import tempfile
 from pathlib import Path
+from typing import TypedDict
 
 import torch
 
@@ -27,17 +18,49 @@ import tasnet_edu
 from tasnet_edu import models
 from tasnet_edu.errors import CourseError
 from tasnet_edu.models.conv_tasnet import causal_copy
+from tasnet_edu.utils import atomic_write
 
 CHECKPOINT_FORMAT = "tasnet-edu-checkpoint/1"
-CHECKPOINT_KEYS = ("format", "config", "state_dict", "optimizer", "scheduler", "epoch", "metrics", "versions")
-#: What a model needs without its training: enough to rebuild, load and explain it (no optimizer, scheduler or
-#: position inside an epoch).
-INFERENCE_KEYS = ("format", "config", "state_dict", "epoch", "metrics", "versions")
 
 
-def inference_part(state: dict) -> dict:
-    """``state``'s ``INFERENCE_KEYS`` (those it has): a checkpoint that loads but cannot resume a run."""
-    return {k: state[k] for k in INFERENCE_KEYS if k in state}
+class Record(TypedDict):
+    """What a checkpoint says about itself, without its weights (``pretrained.record``)."""
+
+    #: The ``tasnet_edu.train.TrainConfig`` fields as a dict: ``model_class`` (a name in
+    #: ``tasnet_edu.models``), ``model_config`` (its keyword arguments), ``n_src``, ``sample_rate``, …
+    config: dict
+    epoch: int  # epochs trained
+    #: ``best_valid_si_snri``, ``bad_epochs`` and ``epochs`` (one record per epoch: ``epoch``, ``step``,
+    #: ``train_loss``, ``valid_si_snri``, ``lr``, ``train_seconds``, optionally ``valid_data``).
+    metrics: dict
+    versions: dict  # of the package, torch and Python at writing time (``versions``)
+
+
+class Checkpoint(Record):
+    """What a model needs without its training: enough to rebuild, load and explain it
+    (``inference_part``)."""
+
+    format: str  # ``CHECKPOINT_FORMAT``, so a foreign torch file is refused with a clear message
+    state_dict: dict  # the weights
+
+
+class TrainingCheckpoint(Checkpoint):
+    """What a training run writes: also what an exact resume needs (``pretrained.export`` drops it)."""
+
+    optimizer: dict
+    scheduler: dict
+    progress: dict  # the position inside an epoch
+
+
+RECORD_KEYS = tuple(Record.__annotations__)
+INFERENCE_KEYS = tuple(Checkpoint.__annotations__)
+CHECKPOINT_KEYS = tuple(TrainingCheckpoint.__annotations__)
+
+
+def inference_part(state: dict) -> Checkpoint:
+    """``state``'s ``INFERENCE_KEYS`` (those it has, in its order): a checkpoint that loads but cannot resume
+    a run."""
+    return {k: v for k, v in state.items() if k in INFERENCE_KEYS}
 
 
 def versions() -> dict:
@@ -47,28 +70,18 @@ def versions() -> dict:
 
 
 def save_checkpoint(state: dict, path) -> Path:
-    """Write ``state`` to ``path`` atomically: a temporary file in the same folder, then a rename, so an
+    """Write ``state`` to ``path`` atomically and on the disk (``utils.atomic_write`` with ``fsync``), so an
     interrupted save never leaves a truncated file under the real name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600); a checkpoint is shared like any file
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path, fsync=True) as tmp:
+        torch.save(state, tmp)
     return path
 
 
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read a checkpoint (``weights_only=True``: no code runs while loading); its keys are listed above.
+def load_checkpoint(path, map_location="cpu") -> Checkpoint:
+    """Read a checkpoint (``weights_only=True``: no code runs while loading); its keys are ``Checkpoint``'s,
+    and a training checkpoint's also ``TrainingCheckpoint``'s.
 
     Raises:
         CourseError: the file is missing, truncated or not a torch file, or a torch file of another program.
@@ -84,35 +97,36 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         found = sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CourseError(f"{path}: not a tasnet-edu checkpoint (expected format {CHECKPOINT_FORMAT!r} with "
-                          f"keys {list(CHECKPOINT_KEYS)}; found {found})")
+                          f"keys {list(INFERENCE_KEYS)}; found {found})")
     return checkpoint
 
 
-def build_model(model_class: str, model_config: dict, n_src: int) -> torch.nn.Module:
-    """A freshly initialised ``tasnet_edu.models.<model_class>(n_src=n_src, **model_config)``."""
+def build_model(model_class: str, model_config: dict, n_src: int,
+                sample_rate: int = tasnet_edu.SAMPLE_RATE) -> torch.nn.Module:
+    """A freshly initialised ``tasnet_edu.models.<model_class>(n_src=n_src, **model_config,
+    sample_rate=sample_rate)``."""
     try:
         cls = getattr(models, model_class)
     except AttributeError:
         raise CourseError(f"unknown model class {model_class!r} (tasnet_edu.models has "
                           f"{models.__all__})") from None
-    return cls(**{"n_src": n_src, **model_config})
+    return cls(**{"n_src": n_src, **model_config}, sample_rate=int(sample_rate))
 
 
-def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:
-    """The trained model of a checkpoint (from ``load_checkpoint``), in eval mode on the CPU, with
-    ``sample_rate`` (Hz) set to the rate it was trained at."""
+def model_from_checkpoint(checkpoint: Checkpoint) -> torch.nn.Module:
+    """The trained model of a checkpoint (from ``load_checkpoint``), in eval mode on the CPU, built for the
+    ``sample_rate`` (Hz) it was trained at."""
     config = checkpoint["config"]
-    model = build_model(config["model_class"], config["model_config"], config["n_src"])
+    model = build_model(config["model_class"], config["model_config"], config["n_src"], config["sample_rate"])
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
         raise CourseError(f"checkpoint weights do not fit its recorded model configuration: "
                           f"{str(err).splitlines()[0]}") from None
-    model.sample_rate = int(config["sample_rate"])
     return model.eval()
 
 
-def causal_checkpoint(checkpoint: dict) -> dict:
+def causal_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
     """A checkpoint of ``causal_copy`` of a non-causal Conv-TasNet checkpoint, to start training from.
 
     Its configuration is the checkpoint's with ``causal=True`` (and cLN for gLN); it has no epochs and no

@@ -13,11 +13,16 @@ back to ``(batch, time)`` by overlap-add. Three families share that interface:
 ``encoder_pair(kind, N, L, stride)`` builds either of the first two pairs by name, and the helpers at the
 end (``code_ratio_masks``, ``oracle_code_separate``, ``inverse_decoder``, ``filter_responses``) compare bases
 on equal terms.
+
+The learned pair also runs on a stream (``stream()``, one example a few frames at a time, for
+``tasnet_edu.streaming``) and gives its weights as a ``FilterbankSpec`` (``describe()``, for the ONNX
+writer ``tasnet_edu.compiled``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +66,17 @@ def _check_stride(L: int, stride: int) -> None:
         raise CourseError(f"need a window L >= 2 and a stride between 1 and L, got L={L}, stride={stride}")
 
 
+@dataclass(frozen=True)
+class FilterbankSpec:
+    """A learned encoder's or decoder's weights: ``weight (N, 1, L)``, its N filters (encoder) or basis
+    signals (decoder) of L samples, on frames that hop by ``stride``; ``relu``: the encoder's codes go
+    through ReLU (never for a decoder)."""
+
+    weight: torch.Tensor
+    stride: int
+    relu: bool = False
+
+
 class LearnedEncoder(nn.Module):
     """Free (learned) analysis filterbank: a 1-D convolution with N filters of L samples, stride L/2, no bias.
 
@@ -86,6 +102,23 @@ class LearnedEncoder(nn.Module):
         w = self.conv(x.unsqueeze(1))
         return F.relu(w) if self.relu else w
 
+    def stream(self):
+        """This encoder on a stream: a function ``samples ((n − 1)·stride + L,) → codes (N, n)`` of the n
+        frames the samples hold, as one matrix product (the same numbers as ``forward``, without
+        ``conv1d``'s fixed CPU cost per call). It keeps nothing: the caller keeps a partial frame's samples.
+        """
+        basis = self.conv.weight.detach()[:, 0, :]  # U: (N, L)
+
+        def codes(samples: torch.Tensor) -> torch.Tensor:
+            w = basis @ samples.unfold(0, self.L, self.stride).T
+            return F.relu(w) if self.relu else w
+
+        return codes
+
+    def describe(self) -> FilterbankSpec:
+        """``FilterbankSpec`` of this encoder: its filters (a detached view), hop and ReLU."""
+        return FilterbankSpec(self.conv.weight.detach(), self.stride, self.relu)
+
 
 class LearnedDecoder(nn.Module):
     """Free synthesis filterbank: a transposed 1-D convolution (overlap-add of N learned basis signals).
@@ -102,6 +135,38 @@ class LearnedDecoder(nn.Module):
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         _check_codes(w, self.N, type(self).__name__)
         return self.deconv(w).squeeze(1)
+
+    def stream(self, signals: int = 1) -> _DecoderStream:
+        """This decoder on a stream of ``signals`` signals at once: ``(signals, N, n) → (signals, n·stride)``
+        per call, the samples no later frame adds to; the overlap-add tail waits in ``.tail``."""
+        return _DecoderStream(self, signals)
+
+    def describe(self) -> FilterbankSpec:
+        """``FilterbankSpec`` of this decoder: its basis signals (a detached view) and hop."""
+        return FilterbankSpec(self.deconv.weight.detach(), self.stride)
+
+
+class _DecoderStream:
+    """A ``LearnedDecoder``'s overlap-add over a stream. Each frame's L samples are its codes times the
+    basis signals; the last L − stride samples of the newest frame are not final until the next frame's
+    first samples are added: they wait in ``tail`` ``(signals, L − stride)``, zeros at the start.
+
+    Shapes: codes ``(signals, N, n) → (signals, n·stride)``.
+    """
+
+    def __init__(self, decoder: LearnedDecoder, signals: int):
+        self.basis = decoder.deconv.weight.detach()[:, 0, :].T  # V: (L, N)
+        self.L, self.stride = decoder.L, decoder.stride
+        self.tail = self.basis.new_zeros(signals, self.L - self.stride)
+
+    def __call__(self, w: torch.Tensor) -> torch.Tensor:
+        n = w.shape[-1]
+        span = (n - 1) * self.stride + self.L
+        segments = self.basis @ w  # (signals, L, n)
+        out = F.fold(segments, (1, span), (1, self.L), stride=(1, self.stride)).view(len(w), span)
+        out[:, : self.L - self.stride] += self.tail
+        final, self.tail = out[:, : n * self.stride], out[:, n * self.stride:]
+        return final
 
 
 # --- the fixed STFT pair -------------------------------------------------------------------------------
@@ -299,6 +364,10 @@ class GatedDecoder(LearnedDecoder):
 
     def forward(self, w: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
         return super().forward(w * norms)
+
+    def stream(self, signals: int = 1):
+        """Not streamed: the inherited stream would decode without the norms, so it refuses."""
+        raise CourseError("TasNet's gated decoder is not streamed here (only Conv-TasNet's decoder is)")
 
 
 # --- comparing bases: oracle masks and filter shapes ---------------------------------------------------

@@ -11,12 +11,12 @@ artifacts added), and the listener models of ``tasnet_edu.perceptual``: STOI (in
 (P.862 narrow-band at 8 kHz) and DNSMOS (quality without a reference), which need the ``metrics`` extra.
 
 Command line: ``tasnet-edu evaluate --checkpoint NAME|PATH --data DIR [--metrics si_snr,sdr,stoi,…]`` prints
-the summary and writes the per-utterance table as CSV (by default in the current directory).
+the summary and writes the per-utterance table as CSV (by default in the current directory): the library
+function ``evaluate_checkpoint``.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import time
@@ -28,11 +28,9 @@ from tqdm.auto import tqdm
 
 from tasnet_edu import SAMPLE_RATE, perceptual, pretrained
 from tasnet_edu import metrics as scores
-from tasnet_edu.checkpoints import load_checkpoint, model_from_checkpoint
-from tasnet_edu.compiled import ENGINES, for_engine
 from tasnet_edu.data import datasets
 from tasnet_edu.errors import CourseError
-from tasnet_edu.inference import ShiftAverage, fit_to_mixture
+from tasnet_edu.inference import fit_to_mixture
 from tasnet_edu.utils import default_device, module_device
 
 #: The columns of every per-utterance row (SDR ones NaN where SDR was not asked for).
@@ -131,11 +129,10 @@ def score(separate, dataset, *, max_items: int | None = None, with_sdr: bool = T
     for i, name in enumerate(tqdm(_names(dataset, n), desc="evaluating", disable=not progress)):
         mix, sources = dataset[i]
         est = separate(mix, sources).float().cpu()[None]
-        _, perm = scores.pit_si_snr(est, sources[None])
+        si_snri, perm = scores.pit_si_snri(est, sources[None], mix[None])
         est = scores.apply_permutation(est, perm)[0]
         row = {"utterance": name, "seconds": mix.shape[-1] / sample_rate,
-               "si_snr": float(scores.si_snr(est, sources).mean()),
-               "si_snri": float(scores.si_snri(est, sources, mix).mean()),
+               "si_snr": float(scores.si_snr(est, sources).mean()), "si_snri": float(si_snri.mean()),
                "sdr": math.nan, "sdri": math.nan}
         if "sir" in metrics or "sar" in metrics:  # one BSS-Eval decomposition gives SDR, SIR and SAR
             est_sdr, est_sir, est_sar = (float(x.mean()) for x in scores.bss_eval(est, sources))
@@ -249,50 +246,30 @@ def write_csv(rows: list[dict], path) -> Path:
     return path
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="NAME|PATH",
-                        help="a checkpoint written by tasnet-edu train, or a shipped model name "
-                             f"({', '.join(pretrained.SHIPPED)})")
-    parser.add_argument("--data", required=True, help="dataset root (tr/ cv/ tt/, or LibriMix's metadata/)")
-    parser.add_argument("--dataset", choices=tuple(datasets.CORPORA), default="wsj0-2mix",
-                        help="layout of --data")
-    parser.add_argument("--split", default="tt", help="split to score (default tt; LibriMix: test)")
-    parser.add_argument("--csv", help="per-utterance table (default: <checkpoint name>_<split>.csv in the "
-                                      "current directory)")
-    parser.add_argument("--max-items", type=int, help="score only the first N utterances")
-    parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
-                        help=f"comma-separated, from {','.join(METRICS)} (default: %(default)s). stoi, pesq "
-                             "(narrow-band, 8 kHz) and dnsmos need the metrics extra: "
-                             f"{perceptual.EXTRA}")
-    parser.add_argument("--no-sdr", action="store_true", help="skip BSS-Eval SDR (much faster)")
-    parser.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
-    parser.add_argument("--engine", choices=ENGINES, default="auto",
-                        help="onnx: run the network by ONNX Runtime (same scores, faster on a CPU); eager: "
-                             "the PyTorch modules; auto (default): onnx for a Conv-TasNet on the CPU when "
-                             "onnxruntime is installed")
-    parser.add_argument("--shifts", type=int, default=1,
-                        help="score the model averaged over this many input delays within one encoder hop "
-                             "(tasnet_edu.inference.ShiftAverage; default %(default)s: the model alone)")
+def evaluate_checkpoint(checkpoint, data, *, dataset: str = "wsj0-2mix", split: str = "tt", csv_path=None,
+                        max_items: int | None = None, metrics=DEFAULT_METRICS, with_sdr: bool = True,
+                        device=None, engine: str = "auto", shifts: int = 1) -> tuple[list[dict], Path]:
+    """Score a trained model on one split of a corpus and write its per-utterance table (what ``tasnet-edu
+    evaluate`` does); returns the rows (as ``evaluate``) and the path of the CSV file.
 
-
-def run_cli(args: argparse.Namespace) -> int:
-    chosen = check_metrics(args.metrics)  # before the model and data load: a missing extra fails at once
-    ckpt = pretrained.resolve(args.checkpoint)
-    checkpoint = load_checkpoint(ckpt)
-    device = torch.device(args.device) if args.device else default_device()
-    model = for_engine(model_from_checkpoint(checkpoint), args.engine, device)
-    if args.shifts != 1:
-        model = ShiftAverage(model, args.shifts)
-    cfg = checkpoint["config"]
-    data = datasets.corpus(args.dataset, args.data, args.split, n_src=cfg["n_src"],
-                           sample_rate=cfg["sample_rate"], segment=None)
-    rows = evaluate(model, data, max_items=args.max_items, with_sdr=not args.no_sdr,
-                    sample_rate=cfg["sample_rate"], device=device, metrics=chosen)
+    Args:
+        checkpoint: a name in ``pretrained.SHIPPED`` or a checkpoint file written by ``tasnet-edu train``.
+        data, dataset, split: the corpus root, its layout (a name in ``datasets.CORPORA``), the split scored.
+        csv_path: where the table goes; default ``<checkpoint name>_<split>.csv`` in the current directory.
+        max_items, metrics, with_sdr: as ``score``; a metric whose extra is missing fails before the model
+            and the data load.
+        device: where the model runs (default: CUDA when available).
+        engine, shifts: what runs the network and how many shifted passes are averaged (``pretrained.load``).
+    """
+    chosen = check_metrics(metrics)
+    device = torch.device(device) if device else default_device()
+    separator = pretrained.load(checkpoint, device, engine=engine, shifts=shifts)
+    corpus = datasets.corpus(dataset, data, split, n_src=separator.n_src, sample_rate=separator.sample_rate,
+                             segment=None)
+    rows = evaluate(separator, corpus, max_items=max_items, with_sdr=with_sdr,
+                    sample_rate=separator.sample_rate, device=device, metrics=chosen)
     # In the current directory, never beside the checkpoint: a shipped one lies inside the installed package.
-    path = write_csv(rows, args.csv or f"{ckpt.stem}_{data.split}.csv")
-    print(format_summary(summarize(rows)))
-    print(f"per-utterance scores: {path}")
-    return 0
+    return rows, write_csv(rows, csv_path or f"{pretrained.resolve(checkpoint).stem}_{corpus.split}.csv")
 
 
 @torch.no_grad()

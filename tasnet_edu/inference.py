@@ -12,6 +12,8 @@ them, ``tasnet_edu.evaluate`` scores with ``ShiftAverage``):
 * ``ShiftAverage``: test-time averaging over input delays within one encoder hop.
 
 Signals are ``(time,)`` (one mixture) or ``(n_src, time)`` (its estimates) at the model's sample rate.
+A model here is any ``tasnet_edu.separator.Separator``: the functions read its ``sample_rate`` and ``L``,
+``ShiftAverage`` also its ``stride``.
 """
 
 from __future__ import annotations
@@ -21,31 +23,19 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from tasnet_edu import SAMPLE_RATE, metrics
+from tasnet_edu import metrics
 from tasnet_edu.errors import CourseError
+from tasnet_edu.separator import Separator, check_separator
 from tasnet_edu.utils import as_tensor, check_finite
 
 CHUNK_SECONDS = 10.0  # model input per step; memory grows with this, not with the file's length
 OVERLAP_SECONDS = 2.0  # shared by neighbouring chunks: permutation alignment + cross-fade
 
 
-def model_sample_rate(model: torch.nn.Module) -> int:
-    """The rate (Hz) the model was trained at: its ``sample_rate`` attribute, else the course's 8 kHz."""
-    return int(getattr(model, "sample_rate", SAMPLE_RATE))
-
-
-def frame_length(model: torch.nn.Module) -> int:
-    """Samples in one encoder frame (the paper's L), the shortest input the model can separate."""
-    for owner in (model, getattr(model, "encoder", None)):
-        if isinstance(getattr(owner, "L", None), int):
-            return owner.L
-    return 1
-
-
-def check_long_enough(length: int, sample_rate: int, model: torch.nn.Module, name: str) -> None:
+def check_long_enough(length: int, sample_rate: int, model: Separator, name: str) -> None:
     """Raise ``CourseError`` naming ``name`` when ``length`` samples at ``sample_rate`` Hz are shorter than
     one frame of ``model`` (its L samples at its own rate): there is nothing to separate."""
-    frame, rate = frame_length(model), model_sample_rate(model)
+    frame, rate = model.L, model.sample_rate
     if length * rate < frame * sample_rate:
         ms = 1000 * length / sample_rate, 1000 * frame / rate
         raise CourseError(
@@ -127,25 +117,23 @@ class ShiftAverage(torch.nn.Module):
     free) and put in the speaker order of the undelayed pass (``match_order``). It costs ``shifts`` forward
     passes; ``shifts=1`` gives the model's own estimates, only scaled to add up to the mixture.
 
+    It is a ``Separator`` itself, of the model's ``sample_rate``, ``n_src``, ``stride``, ``L`` and ``config``.
+
     Args:
-        model: maps ``(batch, time)`` to ``(batch, n_src, time)`` and has a ``stride`` (hop in samples).
+        model: a ``Separator``: maps ``(batch, time)`` to ``(batch, n_src, time)``; hops ``stride`` samples.
         shifts: passes, 1 to ``stride``; delays ``round(k * stride / shifts)`` for k = 0 … shifts − 1.
     """
 
-    def __init__(self, model: torch.nn.Module, shifts: int):
+    def __init__(self, model: Separator, shifts: int):
         super().__init__()
-        stride = getattr(model, "stride", None)
-        if not isinstance(stride, int):
-            raise CourseError(f"shift averaging needs a model with an encoder hop (`stride`); "
-                              f"{type(model).__name__} has none")
-        if not 1 <= shifts <= stride:
-            raise CourseError(f"shifts must be between 1 and the model's hop ({stride} samples), "
+        check_separator(model, "shift averaging")
+        if not 1 <= shifts <= model.stride:
+            raise CourseError(f"shifts must be between 1 and the model's hop ({model.stride} samples), "
                               f"got {shifts}")
         self.model = model
-        self.delays = [round(k * stride / shifts) for k in range(shifts)]
-        for name in ("sample_rate", "L", "stride", "n_src", "receptive_field"):
-            if hasattr(model, name):
-                setattr(self, name, getattr(model, name))
+        self.delays = [round(k * model.stride / shifts) for k in range(shifts)]
+        self.sample_rate, self.n_src, self.stride = model.sample_rate, model.n_src, model.stride
+        self.L, self.config = model.L, model.config
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         """``mix`` ``(batch, time)`` → averaged estimates ``(batch, n_src, time)``."""
@@ -161,7 +149,7 @@ class ShiftAverage(torch.nn.Module):
 
 
 @torch.inference_mode()
-def _run_model(model: torch.nn.Module, chunk: torch.Tensor) -> torch.Tensor:
+def _run_model(model: Separator, chunk: torch.Tensor) -> torch.Tensor:
     """``chunk`` ``(time,)`` → estimates ``(n_src, time)`` on the CPU, float32."""
     device = next(model.parameters(), torch.empty(0)).device
     est = model(chunk.to(device).unsqueeze(0))
@@ -175,7 +163,7 @@ def _run_model(model: torch.nn.Module, chunk: torch.Tensor) -> torch.Tensor:
 
 def separate_waveform(
     wav,
-    model: torch.nn.Module,
+    model: Separator,
     *,
     sample_rate: int | None = None,
     chunk_seconds: float = CHUNK_SECONDS,
@@ -187,7 +175,8 @@ def separate_waveform(
 
     Args:
         wav: ``(time,)`` array or tensor, sampled at the model's rate.
-        model: maps ``(batch, time)`` to ``(batch, n_src, time)``.
+        model: a ``Separator``: maps ``(batch, time)`` to ``(batch, n_src, time)``; its ``sample_rate`` and
+            frame length ``L`` are read.
         sample_rate: rate of ``wav`` in Hz, used only to turn seconds into samples; the model's by default.
         chunk_seconds: length of each piece given to the model; memory is bounded by it.
         overlap_seconds: samples shared by neighbouring chunks, used to align their speaker order and to
@@ -202,10 +191,10 @@ def separate_waveform(
     Example:
         >>> est = separate_waveform(mix, model, chunk_seconds=4, overlap_seconds=1)  # doctest: +SKIP
     """
-    sample_rate = sample_rate or model_sample_rate(model)
+    sample_rate = sample_rate or model.sample_rate
     wav = as_mono(wav, name)
     check_long_enough(wav.numel(), sample_rate, model, name)
-    frame = frame_length(model)
+    frame = model.L
     chunk, overlap = round(chunk_seconds * sample_rate), round(overlap_seconds * sample_rate)
     if not 0 < overlap < chunk or chunk < frame:
         raise CourseError(

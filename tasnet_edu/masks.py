@@ -3,7 +3,8 @@
 A mask-based separator multiplies the mixture's STFT by one mask per source and inverts the result. The
 *ideal* masks below are computed from the true sources, so they show the best any magnitude-mask system can
 do in this representation — the numbers Conv-TasNet was compared with (Luo & Mesgarani 2019, eqs. 16–18 and
-Table IV: IBM, IRM, WFM from an STFT with a 32 ms Hann window and 8 ms hop, at 8 kHz ``n_fft=256, hop=64``).
+Table IV: IBM, IRM, WFM from an STFT with a 32 ms Hann window and 8 ms hop, at 8 kHz ``n_fft=256,
+hop_length=64``). Arguments are named as librosa names them (``n_fft``, ``hop_length``).
 
 With ``S_i(t, f)`` the STFT of source i:
 
@@ -24,7 +25,6 @@ from tasnet_edu.errors import CourseError
 from tasnet_edu.utils import as_tensor, check_finite
 
 WINDOWS = ("hann", "sqrt_hann")
-HOP = 64  # samples: the paper's 8 ms hop at 8 kHz, used when neither hop nor hop_length is given
 
 
 def _window(name: str, n_fft: int, x: torch.Tensor) -> torch.Tensor:
@@ -35,20 +35,12 @@ def _window(name: str, n_fft: int, x: torch.Tensor) -> torch.Tensor:
     return window.sqrt() if name == "sqrt_hann" else window
 
 
-def _hop(hop: int | None, hop_length: int | None) -> int:
-    """The hop, given as ``hop`` or as ``hop_length`` (librosa's and ``viz``'s name), else ``HOP``."""
-    if hop is not None and hop_length is not None and hop != hop_length:
-        raise CourseError(f"give the hop once: hop={hop} and hop_length={hop_length} disagree")
-    return hop if hop is not None else hop_length if hop_length is not None else HOP
-
-
-def stft(x, n_fft: int = 256, hop: int | None = None, window: str = "hann", *, hop_length: int | None = None
-         ) -> torch.Tensor:
+def stft(x, n_fft: int = 256, hop_length: int = 64, window: str = "hann") -> torch.Tensor:
     """Short-time Fourier transform of ``x`` ``(..., time)`` → complex ``(..., n_fft // 2 + 1, frames)``.
 
     Frames are centred (the signal is padded by ``n_fft // 2`` on both sides, so frame k is centred on
-    sample ``k * hop``), ``frames = time // hop + 1``. Bin f is at ``f * sample_rate / n_fft`` Hz.
-    ``hop`` defaults to ``HOP`` (64); ``hop_length`` is another name for it (librosa's).
+    sample ``k * hop_length``), ``frames = time // hop_length + 1``. Bin f is at ``f * sample_rate / n_fft``
+    Hz. The defaults are the paper's 32 ms window and 8 ms hop at 8 kHz.
 
     Example:
         >>> stft(torch.randn(2, 8000)).shape   # 32 ms window, 8 ms hop at 8 kHz
@@ -56,36 +48,33 @@ def stft(x, n_fft: int = 256, hop: int | None = None, window: str = "hann", *, h
         >>> stft(torch.randn(8000), hop_length=80).shape   # 10 ms hop
         torch.Size([129, 101])
     """
-    hop = _hop(hop, hop_length)
     x = as_tensor(x)
     check_finite(x, "x")
     if x.shape[-1] < n_fft // 2 + 1:
         raise CourseError(f"x {tuple(x.shape)} is too short for n_fft={n_fft}: need > {n_fft // 2} samples")
     lead = x.shape[:-1]
     spec = torch.stft(
-        x.reshape(-1, x.shape[-1]), n_fft, hop_length=hop, window=_window(window, n_fft, x),
+        x.reshape(-1, x.shape[-1]), n_fft, hop_length=hop_length, window=_window(window, n_fft, x),
         center=True, return_complex=True,
     )
     return spec.reshape(*lead, *spec.shape[-2:])
 
 
-def istft(X: torch.Tensor, n_fft: int = 256, hop: int | None = None, length: int | None = None,
-          window: str = "hann", *, hop_length: int | None = None) -> torch.Tensor:
+def istft(X: torch.Tensor, n_fft: int = 256, hop_length: int = 64, length: int | None = None,
+          window: str = "hann") -> torch.Tensor:
     """Inverse of ``stft``: complex ``(..., freq, frames)`` → ``(..., time)`` by weighted overlap-add.
 
     ``istft(stft(x), length=x.shape[-1])`` gives ``x`` back to float precision for both windows (the
     overlap-add divides by the summed squared window). Pass ``length`` to trim to the original length.
-    ``hop`` defaults to ``HOP`` (64); ``hop_length`` is another name for it.
 
     Example:
         >>> x = torch.randn(8000)
         >>> bool(torch.allclose(istft(stft(x, hop_length=80), hop_length=80, length=8000), x, atol=1e-5))
         True
     """
-    hop = _hop(hop, hop_length)
     lead = X.shape[:-2]
     x = torch.istft(
-        X.reshape(-1, *X.shape[-2:]), n_fft, hop_length=hop,
+        X.reshape(-1, *X.shape[-2:]), n_fft, hop_length=hop_length,
         window=_window(window, n_fft, X.real), center=True, length=length,
     )
     return x.reshape(*lead, x.shape[-1])
@@ -128,7 +117,7 @@ def wiener_filter_mask(sources_spec: torch.Tensor) -> torch.Tensor:
 MASKS = {"ibm": ideal_binary_mask, "irm": ideal_ratio_mask, "wfm": wiener_filter_mask}
 
 
-def oracle_separate(mix, sources, mask: str = "irm", n_fft: int = 256, hop: int = 64,
+def oracle_separate(mix, sources, mask: str = "irm", n_fft: int = 256, hop_length: int = 64,
                     phase: str = "mixture", window: str = "hann") -> torch.Tensor:
     """Separate ``mix`` with an ideal mask computed from the true ``sources``.
 
@@ -136,7 +125,7 @@ def oracle_separate(mix, sources, mask: str = "irm", n_fft: int = 256, hop: int 
         mix: ``(..., time)`` mixture.
         sources: ``(..., n_src, time)`` the true sources (the oracle's knowledge).
         mask: ``"ibm"``, ``"irm"`` or ``"wfm"`` (see the module docstring).
-        n_fft, hop: STFT window and hop in samples (256 / 64 = 32 ms / 8 ms at 8 kHz, as in the paper).
+        n_fft, hop_length: STFT window and hop in samples (256 / 64 = 32 ms / 8 ms at 8 kHz, as in the paper).
         phase: ``"mixture"`` — mask applied to the complex mixture STFT (what a masking system can do);
             ``"true"`` — the same masked magnitude ``M_i |X|`` given each source's own phase (an upper bound).
 
@@ -154,11 +143,11 @@ def oracle_separate(mix, sources, mask: str = "irm", n_fft: int = 256, hop: int 
     if phase not in ("mixture", "true"):
         raise CourseError(f"phase must be 'mixture' or 'true', got {phase!r}")
     check_finite(sources, "sources")
-    mix_spec = stft(mix, n_fft, hop, window).unsqueeze(-3)  # (..., 1, freq, frames)
-    src_spec = stft(sources, n_fft, hop, window)
+    mix_spec = stft(mix, n_fft, hop_length, window).unsqueeze(-3)  # (..., 1, freq, frames)
+    src_spec = stft(sources, n_fft, hop_length, window)
     masks = MASKS[mask](src_spec)
     if phase == "mixture":
         est_spec = masks * mix_spec
     else:
         est_spec = torch.polar(masks * mix_spec.abs(), src_spec.angle())
-    return istft(est_spec, n_fft, hop, length=mix.shape[-1], window=window)
+    return istft(est_spec, n_fft, hop_length, length=mix.shape[-1], window=window)

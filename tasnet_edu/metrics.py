@@ -392,3 +392,22 @@ def pit_si_snr(est, ref, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]
     # ... and the loss, the best permutation's entries of the pairwise matrix, is recomputed on the n_src
     # reordered pairs only, so the backward pass does not go through all n_src² pairs.
     return -_si_snr(apply_permutation(est, perm), ref, eps).mean(), perm
+
+
+def pit_si_snri(est, ref, mix, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
+    """SI-SNRi (dB) of estimates matched to the references by their best SI-SNR permutation (``pit_si_snr``):
+    a score must not depend on the order in which the model happens to return the speakers.
+
+    Shapes: est, ref ``(batch, n_src, time)``, mix ``(batch, time)`` → SI-SNRi ``(batch, n_src)`` in
+    reference order, and the permutation ``(batch, n_src)`` (``apply_permutation(est, perm)``).
+
+    Example:
+        >>> ref = torch.randn(1, 2, 800)
+        >>> si_snri, perm = pit_si_snri(ref.flip(1), ref, ref.sum(1))   # the right answer, order swapped
+        >>> perm.tolist(), bool((si_snri > 80).all())
+        ([[1, 0]], True)
+    """
+    est = _float(est)
+    with torch.no_grad():  # the order is chosen, not learned
+        perm = best_permutation(pairwise_si_snr(est, ref, eps))
+    return si_snri(apply_permutation(est, perm), ref, mix, eps), perm

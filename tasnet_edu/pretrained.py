@@ -1,15 +1,16 @@
 """Ready-to-use models: a checkpoint written by ``tasnet-edu train``, or a model the course ships by name.
 
 ``load("course-small")`` or ``load("runs/x/best.pt")`` returns the model in eval mode on the requested
-device. Checkpoints are read with ``torch.load(..., weights_only=True)``: a checkpoint is data (tensors,
-numbers, strings), never code, so a file from the internet cannot run anything on the reader's machine.
+device; ``load(name, engine="auto", shifts=4)`` the separator ``tasnet-edu separate`` runs (the network on
+ONNX Runtime where it can, averaged over four shifts), decided once. Checkpoints are read with
+``torch.load(..., weights_only=True)``: a checkpoint is data (tensors, numbers, strings), never code, so a
+file from the internet cannot run anything on the reader's machine.
 ``load_weights(model, checkpoint)`` puts a checkpoint's weights into a model you built yourself, and says
 which hyper-parameters differ when they do not fit.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shlex
@@ -17,8 +18,18 @@ from pathlib import Path
 
 import torch
 
-from tasnet_edu.checkpoints import inference_part, load_checkpoint, model_from_checkpoint, save_checkpoint
+from tasnet_edu.checkpoints import (
+    RECORD_KEYS,
+    Record,
+    inference_part,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from tasnet_edu.compiled import for_engine
 from tasnet_edu.errors import CourseError
+from tasnet_edu.inference import ShiftAverage
+from tasnet_edu.separator import Separator
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 CARDS = RESOURCES  # the model cards, beside the weights
@@ -100,10 +111,6 @@ def train_hint(name: str) -> str:
             f"one: `{steps}`, and load {best} instead (`--checkpoint {best}`)")
 
 
-#: What a checkpoint says about itself besides its weights (``record``).
-RECORD_KEYS = ("config", "epoch", "metrics", "versions")
-
-
 def shipped_path(name: str) -> Path:
     """Where the shipped model ``name`` lives inside the package (whether or not it is there yet)."""
     if name not in SHIPPED:
@@ -128,32 +135,42 @@ def resolve(name_or_path) -> Path:
     return path
 
 
-def load(name_or_path, device="cpu") -> torch.nn.Module:
-    """Load a shipped model (a name in ``SHIPPED``) or a checkpoint file, ready to separate.
+def load(name_or_path, device="cpu", *, engine: str = "eager", shifts: int = 1) -> Separator:
+    """Load a shipped model (a name in ``SHIPPED``) or a checkpoint file as a separator ready to run.
 
     Args:
         name_or_path: a name in ``SHIPPED`` or the path of a checkpoint written by ``tasnet-edu train``.
         device: where the model goes (``"cpu"``, ``"cuda"``, a ``torch.device``).
+        engine: what runs the network (``compiled.for_engine``): ``"eager"`` (default) the PyTorch model
+            itself, whose layers a chapter can look into; ``"onnx"`` ONNX Runtime (a Conv-TasNet on the CPU:
+            the same outputs, faster); ``"auto"`` ONNX Runtime where it can run and is installed, else eager.
+        shifts: average this many passes over the input delayed by parts of one encoder hop
+            (``inference.ShiftAverage``); 1 (default): the network alone.
 
     Returns:
-        the model in eval mode, built with the configuration the checkpoint records;
-        ``model(mix (batch, time)) → (batch, n_src, time)``; ``model.sample_rate`` is the rate (Hz) it was
-        trained at, which ``tasnet_edu.separate`` resamples to.
+        a ``tasnet_edu.separator.Separator`` in eval mode: ``separator(mix (batch, time)) → (batch, n_src,
+        time)``; ``separator.sample_rate`` is the rate (Hz) it was trained at, which ``tasnet_edu.separate``
+        resamples to. With the defaults it is the model itself, built with the configuration the checkpoint
+        records.
 
     Raises:
         CourseError: unknown name, model not shipped yet, missing/truncated/foreign checkpoint, weights that
-        do not fit the recorded configuration, or a CUDA device on a machine without one.
+        do not fit the recorded configuration, a CUDA device on a machine without one, an engine that cannot
+        run this model, or ``shifts`` outside 1 … its hop.
 
     Example:
         >>> model = load("runs/course-small/best.pt")  # doctest: +SKIP
+        >>> fast = load("course-small", engine="auto", shifts=4)  # doctest: +SKIP
     """
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise CourseError(f"device {str(device)!r} was asked for, but this machine has no CUDA GPU; use cpu")
-    return model_from_checkpoint(load_checkpoint(resolve(name_or_path))).to(device)
+    model = model_from_checkpoint(load_checkpoint(resolve(name_or_path))).to(device)
+    separator = for_engine(model, engine, device)
+    return separator if shifts == 1 else ShiftAverage(separator, shifts)
 
 
-def record(name_or_path) -> dict:
+def record(name_or_path) -> Record:
     """What a checkpoint says about itself, without its weights: ``config`` (the ``TrainConfig`` fields),
     ``epoch``, ``metrics`` (best validation SI-SNRi, the per-epoch log) and ``versions`` (torch, Python,
     course package at training time)."""
@@ -165,20 +182,20 @@ def load_weights(model: torch.nn.Module, name_or_path) -> torch.nn.Module:
     """Copy a checkpoint's weights into ``model``, a model you built yourself; returns ``model``.
 
     Raises:
-        CourseError: when the checkpoint was trained with another configuration; the message names every
-        hyper-parameter that differs, e.g. ``checkpoint has N=256, model has N=512``.
+        CourseError: when the checkpoint was trained with another configuration or at another rate; the
+        message names every hyper-parameter that differs, e.g. ``checkpoint has N=256, model has N=512`` (or
+        ``sample_rate``: build the model with ``sample_rate=…``).
     """
     trained = load(name_or_path, device=next(model.parameters(), torch.empty(0)).device)
     if type(trained) is not type(model):
         kinds = type(trained).__name__, type(model).__name__
         raise CourseError(f"{name_or_path}: the checkpoint holds a {kinds[0]}, the model is a {kinds[1]}")
     misfit = f"{name_or_path}: its weights do not fit this model"
-    ours = getattr(model, "config", None)
-    differ = [
-        f"checkpoint has {k}={v!r}, model has {k}={ours.get(k)!r}"
-        for k, v in getattr(trained, "config", {}).items()
-        if ours is not None and ours.get(k) != v
-    ]
+    differ = []
+    if hasattr(model, "config"):  # the hyper-parameters and the rate it is built for, each named
+        theirs, ours = ({**m.config, "sample_rate": m.sample_rate} for m in (trained, model))
+        differ = [f"checkpoint has {k}={v!r}, model has {k}={ours.get(k)!r}"
+                  for k, v in theirs.items() if ours.get(k) != v]
     if differ:
         raise CourseError(
             f"{misfit}: {'; '.join(differ)}; build the model with "
@@ -188,7 +205,6 @@ def load_weights(model: torch.nn.Module, name_or_path) -> torch.nn.Module:
         model.load_state_dict(trained.state_dict())
     except RuntimeError as err:  # a model without ``config``: only the tensor shapes can tell
         raise CourseError(f"{misfit}: {' '.join(str(err).split())[:300]}") from None
-    model.sample_rate = trained.sample_rate
     return model
 
 
@@ -267,19 +283,3 @@ def format_card(made: dict) -> str:
               "## Recipe", "", f"These commands, then `export` of `{made['checkpoint']}`:", "", "```bash",
               *(command_line(args) for args in made["recipe"]), "```"]
     return "\n".join(lines)
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``tasnet-edu models``."""
-    parser.add_argument("name", nargs="?", help=f"one model's card: {', '.join(SHIPPED)}")
-    parser.add_argument("--json", action="store_true", help="print the card as JSON, as stored")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    if args.name is None:
-        print(models_table())
-    elif args.json:
-        print(json.dumps(card(args.name), indent=1, ensure_ascii=False))  # the data block, as stored
-    else:
-        print(format_card(card(args.name)))
-    return 0

@@ -18,33 +18,36 @@ hop, averaged — a better separation for K times the compute (chapter 11 measur
 would get a live input, and the result equals the model run on the whole file at once (what the offline
 path gives for a file within one chunk); a non-causal checkpoint is refused.
 
-A bad input (missing, not audio, empty, shorter than one frame, NaN/Inf samples) is reported on one line
-naming the file; the other inputs of the same call are still separated, and the exit status is non-zero.
+``open_separator`` builds what every file goes through, once per call: ``pretrained.load``'s separator (its
+engine and shifts decided there), or one ``StreamingSeparator``, reset for each file.
+
+A bad input (missing, not audio, empty, shorter than one frame, NaN/Inf samples) does not stop the others
+(``separate_files``): the command reports it on one line naming the file, separates the other inputs of
+the same call, and exits with a non-zero status.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from tasnet_edu import audio, pretrained
-from tasnet_edu.compiled import ENGINES, FastConvTasNet, for_engine, stream_for_engine
+from tasnet_edu.compiled import FastConvTasNet, FastStream
 from tasnet_edu.errors import CourseError
 from tasnet_edu.inference import (
     CHUNK_SECONDS,
     OVERLAP_SECONDS,
     ShiftAverage,
     check_long_enough,
-    model_sample_rate,
     separate_waveform,
 )
-from tasnet_edu.streaming import check_streamable, stream_chunk_samples, stream_waveform
+from tasnet_edu.separator import Separator
+from tasnet_edu.streaming import StreamingSeparator, stream_chunk_samples, stream_waveform
 
 PEAK = 0.99  # estimates whose peak exceeds 1 are scaled to this peak instead of being clipped
 
@@ -71,43 +74,85 @@ def output_paths(path, out_dir, n_src: int) -> list[Path]:
     return [Path(out_dir) / f"{Path(path).stem}_s{k + 1}.wav" for k in range(n_src)]
 
 
+def open_separator(checkpoint, *, device="cpu", engine: str = "auto", shifts: int = 1,
+                   stream_chunk_ms: float | None = None) -> Separator | StreamingSeparator:
+    """What ``separate_file`` runs every file through, built once: ``pretrained.load(checkpoint, device,
+    engine=engine, shifts=shifts)``; with ``stream_chunk_ms``, a ``StreamingSeparator`` of the checkpoint's
+    causal model on ``engine`` instead (reset for each file).
+
+    Raises:
+        CourseError: what ``pretrained.load`` raises; with ``stream_chunk_ms``: ``shifts`` other than 1 (a
+        stream has no whole input to shift), a chunk shorter than one sample, a model that cannot stream.
+    """
+    if stream_chunk_ms is None:
+        return pretrained.load(checkpoint, device, engine=engine, shifts=shifts)
+    if shifts != 1:
+        raise CourseError("--shifts averages passes over the whole input, which a stream does not have; "
+                          "use --shifts or --stream-chunk-ms, not both")
+    model = pretrained.load(checkpoint, device)
+    stream_chunk_samples(stream_chunk_ms, model.sample_rate)  # refused before any export or file
+    return StreamingSeparator(model, engine)
+
+
+def engine_notice(separator: Separator | StreamingSeparator) -> str | None:
+    """What getting ``separator``'s ONNX Runtime engine ready cost and where it came from (``tasnet-edu
+    separate`` prints it), or ``None`` when the PyTorch modules run."""
+    if isinstance(separator, StreamingSeparator):
+        engine, what = separator.network, "streaming engine"
+    else:
+        engine, what = separator.model if isinstance(separator, ShiftAverage) else separator, "engine"
+    if not isinstance(engine, (FastConvTasNet, FastStream)):
+        return None
+    return f"ONNX Runtime {what} ready in {engine.export_seconds:.1f} s (from {engine.source})"
+
+
 def separate_file(
     path,
-    model: torch.nn.Module,
+    separator: Separator | StreamingSeparator,
     out_dir,
     *,
     chunk_seconds: float = CHUNK_SECONDS,
     overlap_seconds: float = OVERLAP_SECONDS,
     progress: bool = False,
     stream_chunk_ms: float | None = None,
-    engine: str = "auto",
 ) -> list[Path]:
     """Separate one audio file and write ``OUTDIR/<stem>_s1.wav``, … at the file's own sample rate.
 
     Any rate (resampled to the model's and back), any channel count (averaged to mono with a warning),
     integer or float samples. Estimates that would clip are scaled together, with a warning.
-    ``stream_chunk_ms`` streams the file through a causal model in chunks of that many milliseconds
-    (``stream_waveform``, on ``engine``: see ``StreamingSeparator``) instead of separating it in overlapping
-    pieces (``separate_waveform``; there ``engine`` does not apply: ``compiled.for_engine`` picks the model).
+
+    Args:
+        separator: a ``Separator`` (``pretrained.load``), run on overlapping pieces of the file
+            (``separate_waveform``: ``chunk_seconds``, ``overlap_seconds``); or a ``StreamingSeparator``
+            (``open_separator``), reset and fed the file ``stream_chunk_ms`` milliseconds at a time
+            (``stream_waveform``).
 
     Returns:
         the written paths, one per source.
 
     Raises:
         CourseError: naming ``path`` — missing, not audio, empty, NaN/Inf, shorter than one model frame —
-        or naming ``out_dir`` (created when missing) or an output file when it cannot be written.
+        or naming ``out_dir`` (created when missing) or an output file when it cannot be written; a stream
+        without ``stream_chunk_ms``, or ``stream_chunk_ms`` without a stream.
     """
+    streaming = isinstance(separator, StreamingSeparator)
+    if streaming and stream_chunk_ms is None:
+        raise CourseError("a StreamingSeparator needs stream_chunk_ms: the milliseconds it gets at a time")
+    if stream_chunk_ms is not None and not streaming:
+        raise CourseError(f"stream_chunk_ms streams the file: pass a StreamingSeparator, not a "
+                          f"{type(separator).__name__} (open_separator builds one)")
+    model = separator.model if streaming else separator
     out_dir = prepare_out_dir(out_dir)
     wav, sr = audio.load(path)
     check_long_enough(wav.shape[0], sr, model, str(path))
-    rate = model_sample_rate(model)
+    rate = model.sample_rate
     at_rate = audio.resample(wav, sr, rate)
-    if stream_chunk_ms is None:
-        est = separate_waveform(at_rate, model, sample_rate=rate, chunk_seconds=chunk_seconds,
-                                overlap_seconds=overlap_seconds, progress=progress, name=str(path))
+    if streaming:
+        est = stream_waveform(at_rate, separator, chunk=stream_chunk_samples(stream_chunk_ms, rate),
+                              progress=progress, name=str(path))
     else:
-        est = stream_waveform(at_rate, model, chunk=stream_chunk_samples(stream_chunk_ms, rate),
-                              progress=progress, name=str(path), engine=engine)
+        est = separate_waveform(at_rate, separator, sample_rate=rate, chunk_seconds=chunk_seconds,
+                                overlap_seconds=overlap_seconds, progress=progress, name=str(path))
     # Resampling back can lengthen or shorten by a sample; the outputs match the input sample for sample
     # (a padded copy only when needed: 100 MB per source for 10 minutes at 44.1 kHz).
     sources = audio.resample(est.numpy(), rate, sr)[:, : wav.shape[0]]
@@ -130,80 +175,38 @@ def prepare_out_dir(out_dir) -> Path:
     return out_dir
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``tasnet-edu separate``."""
-    parser.add_argument("inputs", nargs="+", metavar="IN", help="audio files (any rate, channels, format)")
-    parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for <stem>_s<k>.wav")
-    parser.add_argument(
-        "--checkpoint", default="course-small", metavar="PATH",
-        help="a checkpoint written by `tasnet-edu train`, or a shipped model name (default: course-small)",
-    )
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
-    parser.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS,
-                        help="seconds per model call; memory grows with it (default %(default)s)")
-    parser.add_argument("--overlap-seconds", type=float, default=OVERLAP_SECONDS,
-                        help="seconds shared by neighbouring chunks, to keep each speaker on one output "
-                             "(default %(default)s)")
-    parser.add_argument("--shifts", type=int, default=1,
-                        help="average this many passes over the input delayed by parts of one encoder hop "
-                             "(ShiftAverage): better separation for that many times the compute "
-                             "(default %(default)s)")
-    parser.add_argument("--engine", choices=ENGINES, default="auto",
-                        help="onnx: the network run by ONNX Runtime (tasnet_edu.compiled, same outputs, "
-                             "faster on a CPU); eager: the PyTorch modules; auto (default): onnx for a "
-                             "Conv-TasNet on the CPU when onnxruntime is installed")
-    parser.add_argument("--stream-chunk-ms", type=float, default=None, metavar="MS",
-                        help="separate through the real-time path: a causal model (e.g. course-small-causal) "
-                             "gets the audio MS milliseconds at a time, as a live input would arrive, and "
-                             "gives what the model gives on the whole file at once; --chunk-seconds and "
-                             "--overlap-seconds do not apply")
+@dataclass
+class FileResult:
+    """What ``separate_files`` did with one input: the files written, or the error that stopped it (the
+    written list is then empty), and the warnings raised meanwhile (a stereo input averaged, peaks scaled)."""
+
+    path: str
+    written: list[Path]
+    error: CourseError | None
+    notices: list[str]
 
 
-def run_cli(args: argparse.Namespace) -> int:
-    """Separate every input; a bad one is reported on one line and the others still run.
+def separate_files(paths, separator: Separator | StreamingSeparator, out_dir, *,
+                   chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = OVERLAP_SECONDS,
+                   progress: bool = False, stream_chunk_ms: float | None = None) -> Iterator[FileResult]:
+    """Separate every file of ``paths`` into ``out_dir`` (``separate_file``, arguments as there), yielding a
+    ``FileResult`` as each one is done.
 
-    Returns 1 when any input failed, else 0.
+    A bad input does not stop the others: its ``CourseError`` is in its result. Two inputs with one file name
+    (``a/x.wav``, ``b/x.wav``) would write the same outputs, so the second is refused. Warnings are collected
+    into each result instead of being shown.
     """
-    out_dir = prepare_out_dir(args.out)
-    model = pretrained.load(args.checkpoint, device=args.device)
-    if args.stream_chunk_ms is not None:  # refused once, before any file, when it cannot stream
-        if args.shifts != 1:
-            raise CourseError("--shifts averages passes over the whole input, which a stream does not have; "
-                              "use --shifts or --stream-chunk-ms, not both")
-        check_streamable(model)
-        stream_chunk_samples(args.stream_chunk_ms, model_sample_rate(model))
-        engine = stream_for_engine(model, args.engine, args.device)  # exported once, reused for each file
-        if engine is not None:
-            print(f"tasnet-edu separate: notice: ONNX Runtime streaming engine ready in "
-                  f"{engine.export_seconds:.1f} s (from {engine.source})", file=sys.stderr)
-    else:
-        model = for_engine(model, args.engine, args.device)
-        if isinstance(model, FastConvTasNet):
-            print(f"tasnet-edu separate: notice: ONNX Runtime engine ready in {model.export_seconds:.1f} s "
-                  f"(from {model.source})", file=sys.stderr)
-        if args.shifts != 1:
-            model = ShiftAverage(model, args.shifts)
-    failed, first_with_stem = 0, {}
-    for path in args.inputs:
-        with warnings.catch_warnings(record=True) as notices:
+    first_with_stem = {}
+    for path in map(str, paths):
+        with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                # Two inputs with one stem (a/x.wav, b/x.wav) would write the same output files.
                 owner = first_with_stem.setdefault(Path(path).stem, path)
                 if owner != path:
                     raise CourseError(f"{path}: outputs would overwrite those of {owner} (same file name)")
-                written = separate_file(
-                    path, model, out_dir, chunk_seconds=args.chunk_seconds,
-                    overlap_seconds=args.overlap_seconds, progress=True, stream_chunk_ms=args.stream_chunk_ms,
-                    engine=args.engine,
-                )
-                outcome, stream = f"{path} → " + ", ".join(str(p) for p in written), sys.stdout
+                written, error = separate_file(path, separator, out_dir, chunk_seconds=chunk_seconds,
+                                               overlap_seconds=overlap_seconds, progress=progress,
+                                               stream_chunk_ms=stream_chunk_ms), None
             except CourseError as err:
-                failed += 1
-                outcome, stream = f"tasnet-edu separate: error: {err}", sys.stderr
-        for notice in notices:
-            print(f"tasnet-edu separate: notice: {notice.message}", file=sys.stderr)
-        print(outcome, file=stream)
-    if failed:
-        print(f"tasnet-edu separate: {failed} of {len(args.inputs)} input(s) failed", file=sys.stderr)
-    return 1 if failed else 0
+                written, error = [], err
+        yield FileResult(path, written, error, [str(w.message) for w in caught])

@@ -8,7 +8,7 @@ Early stopping (``stop_patience``) is the course's addition; the paper simply tr
 Read in this order: ``TrainConfig`` and ``PRESETS`` → ``Trainer.train_step`` (one optimisation step) →
 ``Trainer.run`` (epochs, validation, learning-rate schedule, checkpoints) → ``fit`` (the notebook helper,
 which is the same loop without files). The checkpoint file is ``tasnet_edu.checkpoints``; the ``tasnet-edu
-train`` command is ``run_cli``.
+train`` command runs ``run_training``.
 
 One loop for every model: a model with a ``loss(mix, sources)`` method is trained on that loss (deep
 clustering's affinity loss lives on its embeddings, not on separated signals: preset ``deep-clustering``);
@@ -31,7 +31,6 @@ DistributedDataParallel averages the gradients (NCCL between GPUs, gloo between 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import math
@@ -49,6 +48,7 @@ from tqdm.auto import tqdm
 from tasnet_edu import SAMPLE_RATE, metrics
 from tasnet_edu.checkpoints import (  # noqa: F401 (model_from_checkpoint: chapter 10 reads it here)
     CHECKPOINT_FORMAT,
+    TrainingCheckpoint,
     build_model,
     causal_checkpoint,
     inference_part,
@@ -57,7 +57,7 @@ from tasnet_edu.checkpoints import (  # noqa: F401 (model_from_checkpoint: chapt
     save_checkpoint,
     versions,
 )
-from tasnet_edu.data import datasets
+from tasnet_edu.data import datasets, dynamic
 from tasnet_edu.errors import CourseError
 from tasnet_edu.models.conv_tasnet import TINY as TINY_MODEL
 from tasnet_edu.utils import (
@@ -69,7 +69,6 @@ from tasnet_edu.utils import (
     defer_non_finite,
     grad_scaler,
     module_device,
-    seed_everything,
 )
 
 #: fp16 training: this many skipped steps in a row (non-finite gradients even with the loss scale shrunk
@@ -90,11 +89,13 @@ class TrainConfig:
     earlier, and people turned into ``pseudo_speakers`` (``data.voices``); ``num_workers`` loader processes.
     Optimisation: Adam at ``lr``; ``clip`` the gradient's L2 norm; ``max_epochs``; ``steps_per_epoch``
     (``None``: one pass over the training set); the learning rate halves after ``lr_patience`` epochs without
-    a better validation SI-SNRi and training stops after ``stop_patience``; ``valid_items`` caps the
-    validation set (``None``: all of it); ``pit=False`` uses the fixed-order loss (for the demonstration in
-    chapter 09); ``amp`` allows mixed precision on a GPU (bf16, or fp16 with loss scaling where there are no
-    bf16 units: ``utils.autocast_dtype``); ``checkpoint_every`` also writes
+    a better validation SI-SNRi and training stops after ``stop_patience`` such epochs (``None``: never);
+    ``valid_items`` caps the validation set (``None``: all of it); ``pit=False`` uses the fixed-order loss
+    (for the demonstration in chapter 09); ``amp`` allows mixed precision on a GPU (bf16, or fp16 with loss
+    scaling where there are no bf16 units: ``utils.autocast_dtype``); ``checkpoint_every`` also writes
     ``last.pt`` every that many steps inside an epoch (a Colab session can end at any moment).
+    Randomness: ``seed`` draws the data order of every epoch, and the initial weights of a model the trainer
+    builds itself (``model_from_config``); the global random state is never reseeded.
     """
 
     model_class: str = "ConvTasNet"
@@ -114,7 +115,7 @@ class TrainConfig:
     max_epochs: int = 100
     steps_per_epoch: int | None = None
     lr_patience: int = 3
-    stop_patience: int = 10
+    stop_patience: int | None = 10
     valid_items: int | None = None
     pit: bool = True
     amp: bool = True
@@ -208,27 +209,19 @@ class Objective(torch.nn.Module):
         return si_snr_loss(est, sources, self.pit) * factor
 
 
-@torch.no_grad()
-def pit_si_snri(model: torch.nn.Module, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
-    """SI-SNRi (dB) per utterance ``(batch,)`` of ``model`` on ``mix (batch, time)``, estimates matched to the
-    sources by their best permutation (a score must not depend on the order the model happens to use)."""
-    est = model(mix).float()
-    _, perm = metrics.pit_si_snr(est, sources)
-    return metrics.si_snri(metrics.apply_permutation(est, perm), sources, mix).mean(-1)
-
-
 def validation_total(model: torch.nn.Module, valid_set, valid_items: int | None = None, *, device="cpu",
                      dtype: torch.dtype | None = None, rank: int = 0, world: int = 1) -> torch.Tensor:
     """``[sum of SI-SNRi (dB), utterances]`` (float64) of ``model`` (put in eval mode) on the first
     ``valid_items`` whole utterances of ``valid_set`` (all when ``None``), scored one at a time with
-    ``pit_si_snri`` under ``dtype`` autocast; this process's share: every ``world``-th item from ``rank``."""
+    ``metrics.pit_si_snri`` under ``dtype`` autocast; this process's share: every ``world``-th item from
+    ``rank``."""
     n = len(valid_set) if valid_items is None else min(len(valid_set), valid_items)
     model.eval()
     total = torch.zeros(2, dtype=torch.float64)
     for i in range(rank, n, world):
-        mix, sources = valid_set[i]
-        with autocast(device, dtype):
-            score = pit_si_snri(model, mix[None].to(device), sources[None].to(device))
+        mix, sources = (x[None].to(device) for x in valid_set[i])
+        with autocast(device, dtype), torch.no_grad():
+            score = metrics.pit_si_snri(model(mix), sources, mix)[0].mean(-1)
         total += torch.tensor([float(score.sum()), 1.0], dtype=torch.float64)
     return total
 
@@ -318,7 +311,6 @@ class Trainer:
         if device is None and model is not None and not launched_by_torchrun():
             device = module_device(model, default_device())
         self.rank, self.world, self.device, self._started_group = start_distributed(device)
-        seed_everything(config.seed)
         if model is None:
             model = model_from_config(config)
         else:
@@ -502,7 +494,8 @@ class Trainer:
             self._save("best.pt")
         if self.keep_epochs:
             self._save(f"epochs/epoch-{self.epoch:03d}.pt", resumable=False)
-        return self.bad_epochs >= self.config.stop_patience
+        patience = self.config.stop_patience
+        return patience is not None and self.bad_epochs >= patience
 
     def _log(self, record: dict) -> None:
         if self.out_dir is None or self.rank != 0:
@@ -517,8 +510,9 @@ class Trainer:
             writer.writerow(record)
 
     # ---- checkpoints ------------------------------------------------------------------------------------
-    def state(self) -> dict:
-        """Everything a checkpoint holds (plain types and tensors only, so ``weights_only`` loading works)."""
+    def state(self) -> TrainingCheckpoint:
+        """Everything a training checkpoint holds (``checkpoints.TrainingCheckpoint``: plain types and tensors
+        only, so ``weights_only`` loading works)."""
         return {
             "format": CHECKPOINT_FORMAT,
             "config": dataclasses.asdict(self.config),
@@ -612,8 +606,14 @@ def resume_or_start(config: TrainConfig, train_set, valid_set=None, *, out_dir, 
 
 
 def model_from_config(config: TrainConfig) -> torch.nn.Module:
-    """A freshly initialised model named by ``config.model_class`` with ``config.model_config``."""
-    return build_model(config.model_class, config.model_config, config.n_src)
+    """A freshly initialised model named by ``config.model_class`` with ``config.model_config``.
+
+    Its initial weights are drawn from ``config.seed`` on a private copy of torch's random state: the same
+    config gives the same model, and the caller's random state is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return build_model(config.model_class, config.model_config, config.n_src, config.sample_rate)
 
 
 def fit(model, train_set, valid_set=None, *, steps: int | None = None, epochs: int | None = None,
@@ -627,8 +627,12 @@ def fit(model, train_set, valid_set=None, *, steps: int | None = None, epochs: i
         train_set: items ``(mix (time,), sources (n_src, time))`` of equal length.
         valid_set: whole utterances for the validation SI-SNRi curve, or ``None``.
         steps / epochs: how long (give one; ``steps`` is the reproducible choice for notebooks).
-        time_budget_s: optional wall-clock cap (stops early on a slow machine; the numbers then vary).
-        batch_size, lr, clip, seed: as in ``TrainConfig``; ``pit=False`` trains with the fixed-order loss.
+        time_budget_s: optional wall-clock cap (stops early on a slow machine; the numbers then vary). Given
+            alone, training ends at the budget or after ``TrainConfig.max_epochs`` epochs.
+        batch_size, lr, clip: as in ``TrainConfig``; ``pit=False`` trains with the fixed-order loss.
+        seed: the data order (which training items form each batch). It is all that ``fit`` draws at random:
+            the model arrives initialised, so seed its construction yourself (``utils.seed_everything``).
+            Python's, NumPy's and torch's global random states are not reseeded.
         log_every: validate every that many steps (default: 10 points along the run).
         valid_items: at most this many validation utterances.
         device: where to train; default: where ``model`` already is (it is not moved behind your back).
@@ -645,7 +649,7 @@ def fit(model, train_set, valid_set=None, *, steps: int | None = None, epochs: i
     if steps is None and epochs is None and time_budget_s is None:
         raise CourseError("fit needs steps=…, epochs=… or time_budget_s=… to know when to stop")
     config = TrainConfig(batch_size=batch_size, lr=lr, pit=pit, clip=clip, seed=seed, valid_items=valid_items,
-                         max_epochs=epochs or 10**9, stop_patience=10**9)
+                         stop_patience=None)
     trainer = Trainer(config, train_set, valid_set, model=model, device=device, progress=progress)
     if log_every is None:
         planned = steps or (epochs or 1) * trainer.steps_in_epoch()
@@ -656,7 +660,7 @@ def fit(model, train_set, valid_set=None, *, steps: int | None = None, epochs: i
     return history
 
 
-# ---- command line ---------------------------------------------------------------------------------------
+# ---- whole runs: what `tasnet-edu train` does --------------------------------------------------------------
 DATASETS = tuple(datasets.CORPORA)
 
 
@@ -670,99 +674,64 @@ def make_datasets(kind: str, root, config: TrainConfig, split_train="tr", split_
         if kind != "wsj0-2mix":
             raise CourseError("dynamic mixing reads the wsj0-2mix layout (s1/ s2/ folders): "
                               "use --dataset wsj0-2mix")
-        train = datasets.DynamicMix(root, split_train, segment=config.segment, seed=config.seed,
-                                    level=config.level, max_db=config.max_db, partial=config.partial,
-                                    pseudo_speakers=config.pseudo_speakers, **common)
+        train = dynamic.DynamicMix(root, split_train, segment=config.segment, seed=config.seed,
+                                   level=config.level, max_db=config.max_db, partial=config.partial,
+                                   pseudo_speakers=config.pseudo_speakers, **common)
     else:
         train = datasets.corpus(kind, root, split_train, segment=config.segment, seed=config.seed, **common)
     valid = datasets.corpus(kind, valid_root or root, split_valid, segment=None, **common)
     return train, valid
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-tiny", help="configuration")
-    parser.add_argument("--data", required=True, help="dataset root (tr/ cv/ tt/, or LibriMix's metadata/)")
-    parser.add_argument("--dataset", choices=DATASETS, default="wsj0-2mix", help="layout of --data")
-    parser.add_argument("--out", required=True, help="folder for last.pt, best.pt and log.csv")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    parser.add_argument("--init", metavar="CHECKPOINT",
-                        help="go on from its weights and configuration (not --preset's), fresh optimizer")
-    parser.add_argument("--causal", action="store_true",
-                        help="with --init: train a causal cLN model started from the checkpoint's non-causal "
-                             "weights, its look-ahead taps cut (models.conv_tasnet.causal_copy)")
-    parser.add_argument("--epochs", type=int, help="override the preset's max_epochs")
-    parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
-    parser.add_argument("--segment", type=float, metavar="SECONDS",
-                        help="override the preset's training crop length")
-    parser.add_argument("--lr", type=float,
-                        help="override the preset's learning rate; with --init, restart at this rate "
-                             "instead of going on at the checkpoint's last")
-    parser.add_argument("--valid-data", metavar="DIR",
-                        help="validate on DIR's cv/ instead of --data's (e.g. held-out real speakers)")
-    parser.add_argument("--dynamic-mix", action="store_true", help="new training mixtures every epoch")
-    parser.add_argument("--level", choices=("rms", "active"),
-                        help="dynamic mixing sets levels on the crop's RMS or on its active speech")
-    parser.add_argument("--max-db", type=float, metavar="DB",
-                        help="dynamic mixing: relative levels uniform in 0-DB dB (default 5, as wsj0-2mix)")
-    parser.add_argument("--partial", type=float, metavar="SHARE",
-                        help="dynamic mixing: this share of mixtures only partly overlapped (default 0)")
-    parser.add_argument("--pseudo-speakers", action="store_true",
-                        help="dynamic mixing: new pitch and formant factors for each crop of a person")
-    parser.add_argument("--seed", type=int, help="override the seed of the data order and the model's start")
-    parser.add_argument("--keep-epochs", action="store_true",
-                        help="also keep each epoch's weights in OUT/epochs/ (for tasnet-edu average)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+def run_training(out_dir, data, *, preset_name: str = "cpu-tiny", overrides: dict | None = None,
+                 dataset: str = "wsj0-2mix", valid_data=None, resume: bool = False, init=None,
+                 causal: bool = False, **kwargs) -> Trainer:
+    """Train the run in ``out_dir`` on the corpus under ``data`` (what ``tasnet-edu train`` does); returns its
+    trainer once the run has ended.
 
+    The run starts in one of three ways. A new run: preset ``preset_name``, and ``out_dir`` must not hold a
+    ``last.pt`` yet. ``resume``: ``out_dir/last.pt`` goes on exactly, at its own learning rate. ``init``: the
+    weights and configuration of that checkpoint, with a fresh optimizer (``Trainer.warm_start``);
+    ``causal`` first makes it causal (``checkpoints.causal_checkpoint``).
 
-def run_cli(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    overrides = {k: v for k, v in {"max_epochs": args.epochs, "batch_size": args.batch_size,
-                                   "segment": args.segment, "lr": args.lr, "level": args.level,
-                                   "max_db": args.max_db, "partial": args.partial}.items() if v}
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    if args.pseudo_speakers:
-        overrides["pseudo_speakers"] = True
-    if args.dynamic_mix:
-        overrides["dynamic_mix"] = True
-    if args.segment is not None and args.segment <= 0:
-        raise CourseError(f"--segment {args.segment}: a training crop must be longer than 0 seconds")
-    config = preset(args.preset, **overrides)
-    kwargs = dict(out_dir=out, device=args.device, progress=not args.no_progress, valid_name=args.valid_data,
-                  keep_epochs=args.keep_epochs)
+    Args:
+        overrides: ``TrainConfig`` fields replaced in the preset's or the checkpoint's configuration, e.g.
+            ``{"max_epochs": 20}``; with ``init``, ``lr`` restarts at that rate.
+        dataset: the layout of ``data``, one of ``DATASETS``.
+        valid_data: validate on this root's ``cv/`` instead of ``data``'s (e.g. held-out real speakers).
+        kwargs: as ``Trainer`` (``device``, ``progress``, ``keep_epochs``).
 
-    def datasets(config):
-        return make_datasets(args.dataset, args.data, config, valid_root=args.valid_data)
-    if args.resume and args.init:
+    Raises:
+        CourseError: ``resume`` with ``init`` or with a new ``lr``, a new run over an existing one, ``causal``
+            without ``init``, or any error of the checkpoint or the data.
+    """
+    out_dir = Path(out_dir)
+    overrides = overrides or {}
+    lr = overrides.get("lr")
+    if resume and init:
         raise CourseError("--resume continues OUT/last.pt, --init starts from another checkpoint: pass one")
-    if args.resume and args.lr:
+    if resume and lr:
         raise CourseError("--resume continues OUT/last.pt exactly, at its own learning rate; to restart at "
                           "--lr, start a new run from it: --init OUT/last.pt --out NEW")
-    if not args.resume and (out / "last.pt").exists():
-        raise CourseError(f"{out / 'last.pt'} exists: pass --resume to continue it, or another --out")
-    if args.causal and not args.init:
+    if not resume and (out_dir / "last.pt").exists():
+        raise CourseError(f"{out_dir / 'last.pt'} exists: pass --resume to continue it, or another --out")
+    if causal and not init:
         raise CourseError("--causal makes a causal model from a non-causal checkpoint: pass it with --init")
-    if args.resume or args.init:
-        checkpoint = load_checkpoint(out / "last.pt" if args.resume else args.init)
-        if args.causal:
-            checkpoint = causal_checkpoint(checkpoint)
-        config = dataclasses.replace(TrainConfig(**checkpoint["config"]), **overrides)
-        trainer = Trainer(config, *datasets(config), **kwargs)
-        if args.resume:
-            trainer.load_state(checkpoint)
-        else:
-            trainer.warm_start(checkpoint, lr=args.lr)
+    checkpoint = load_checkpoint(out_dir / "last.pt" if resume else init) if resume or init else None
+    if checkpoint is None:
+        config = preset(preset_name, **overrides)
     else:
-        trainer = Trainer(config, *datasets(config), **kwargs)
+        checkpoint = causal_checkpoint(checkpoint) if causal else checkpoint
+        config = dataclasses.replace(TrainConfig(**checkpoint["config"]), **overrides)
+    valid_name = None if valid_data is None else str(valid_data)
+    trainer = Trainer(config, *make_datasets(dataset, data, config, valid_root=valid_data), out_dir=out_dir,
+                      valid_name=valid_name, **kwargs)
+    if resume:
+        trainer.load_state(checkpoint)
+    elif init:
+        trainer.warm_start(checkpoint, lr=lr)
     try:
         trainer.run()
     finally:
         trainer.close()
-    if trainer.rank == 0:
-        # the trainer's best is on this run's validation set (warm_start starts it afresh on another one)
-        best = trainer.best if trainer.valid_set is not None else float("nan")
-        on = f" on {trainer.valid_name}" if trainer.valid_name else ""
-        print(f"trained {trainer.epoch} epoch(s), {trainer.step} steps; best validation SI-SNRi{on} "
-              f"{best:.2f} dB; checkpoints in {out}")
-    return 0
+    return trainer

@@ -1,10 +1,12 @@
-"""Small helpers shared by the chapters: seeding, devices and precision, parameter counts, input checks."""
+"""Small helpers shared by the chapters: seeding, devices and precision, parameter counts, input checks,
+atomic file writes."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import ctypes.util
+import os
 import random
 import shutil
 import tarfile
@@ -110,13 +112,59 @@ def cudnn_benchmark(enabled: bool):
         torch.backends.cudnn.benchmark = old
 
 
+def _umask() -> int:
+    """The process's umask: the only portable way to read it is to set it, so it is put back at once."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path, fsync: bool = False):
+    """Make ``path`` appear whole: the block writes the temporary file this yields, which then takes the name.
+
+    The temporary file (``.<name>.<random>.part``) lies in ``path``'s folder, so the rename (``os.replace``)
+    is atomic: no reader, and no process killed mid-write, ever sees half a file under the real name. An
+    error inside the block removes it and leaves ``path`` as it was. The file gets the mode of an ordinary
+    new file (0o666 less the umask; ``mkstemp`` makes it private). ``fsync=True`` also flushes it to the disk
+    before the rename, so that it survives a power cut (a checkpoint at the end of hours of training).
+
+    Raises:
+        CourseError: the folder is missing or not writable.
+
+    Example:
+        >>> with atomic_write(folder / "notes.txt") as tmp:  # doctest: +SKIP
+        ...     tmp.write_text("written whole or not at all")
+    """
+    path = Path(path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as err:
+        raise CourseError(f"{path}: cannot write in {path.parent} ({err.strerror or err}); choose a writable "
+                          "folder") from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if fsync:
+            fd = os.open(tmp, os.O_RDWR)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def archived_folder(archive, make, local_parent) -> Path:
     """A folder that is slow to make (a generated data set), kept as one tar file on lasting storage.
 
     When ``archive`` exists its folder is unpacked under ``local_parent`` (local disk: reading thousands of
     small files from a network drive is slow) unless already there, and ``make`` is not called; otherwise
-    ``make()`` builds the folder and returns its path, and the folder is written to ``archive`` (under a
-    temporary name, then renamed: a session that ends mid-write leaves no truncated archive).
+    ``make()`` builds the folder and returns its path, and the folder is written to ``archive``
+    (``atomic_write``: a session that ends mid-write leaves no truncated archive).
     On Colab: ``archive`` on Google Drive outlives the runtime, ``local_parent`` under ``/content`` does not.
 
     Returns the local folder. ``CourseError`` when the archive does not hold exactly one top-level folder.
@@ -125,10 +173,8 @@ def archived_folder(archive, make, local_parent) -> Path:
     if not archive.is_file():
         folder = Path(make())
         archive.parent.mkdir(parents=True, exist_ok=True)
-        partial = archive.with_name(archive.name + ".partial")
-        with tarfile.open(partial, "w") as tar:
+        with atomic_write(archive) as partial, tarfile.open(partial, "w") as tar:
             tar.add(folder, arcname=folder.name)
-        partial.replace(archive)
         return folder
     with tarfile.open(archive) as tar:
         tops = {Path(name).parts[0] for name in tar.getnames() if name not in ("", ".")}

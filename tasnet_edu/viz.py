@@ -351,10 +351,10 @@ def draw_conv_block(block=None, *, B: int = 128, H: int = 512, Sc: int = 128, P:
     causality; or give them as keywords. Returns the figure.
     """
     if block is not None:
-        B, H = block.conv_in.in_channels, block.conv_in.out_channels
-        Sc, P, dilation = block.skip.out_channels, block.dconv.kernel_size[0], block.dilation
-        norm = {"GlobalLayerNorm": "gLN", "CumulativeLayerNorm": "cLN"}.get(type(block.norm1).__name__, "BN")
-        causal, residual = block.causal, block.res is not None
+        spec = block.describe()  # tcn.BlockSpec: the block's declared layout
+        B, H, Sc, P = (spec.sizes[symbol] for symbol in ("B", "H", "Sc", "P"))
+        dilation, causal, norm = spec.depthwise.dilation, spec.depthwise.causal, spec.pointwise_norm.kind
+        residual = spec.residual_conv is not None
     ax = _diagram_axes(ax, (13.5, 3.8), (-0.5, 16.8), (-1.4, 2.9))
     y = 0.6
     pad = f"left pad {(P - 1) * dilation}" if causal else f"pad {(P - 1) * dilation // 2} each side"

@@ -1,5 +1,7 @@
 """Conv-TasNet: parameter count and receptive field of the paper config, shapes, causality, bad input."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -169,3 +171,46 @@ def test_causal_copy_keeps_the_past_taps_and_sees_no_future():
     assert torch.equal(*before)
     with pytest.raises(CourseError, match="causal already"):
         causal_copy(causal)
+
+
+@pytest.mark.parametrize("mask_act", ["relu", "softmax"])
+def test_stream_steps_chained_give_the_model(mask_act):
+    """``model.stream()``: the next frames' samples in, their final samples out, the newest frame's rest in
+    ``tail``; over a signal of whole frames, the finals and the last tail are ``model(signal)``."""
+    model = _tiny(norm="cLN", causal=True, mask_act=mask_act, n_src=3).eval()
+    L, S, frames = model.L, model.stride, 40
+    signal = torch.randn((frames - 1) * S + L)
+    stream, outs, done = model.stream(), [], 0
+    with torch.inference_mode():
+        for n in [1, 1, 5, 2, 13, 18]:
+            outs.append(stream.step(signal[done * S:(done + n - 1) * S + L]))
+            done += n
+        torch.testing.assert_close(torch.cat([*outs, stream.tail], -1), model(signal[None])[0])
+        stream.reset()
+        torch.testing.assert_close(stream.step(signal), model(signal[None])[0, :, :frames * S])
+
+
+def test_non_causal_models_do_not_stream():
+    with pytest.raises(CourseError, match="gLN cannot stream"):
+        _tiny().stream()
+    with pytest.raises(CourseError, match="centred depthwise convolution looks 1 frames ahead"):
+        _tiny(norm="cLN").stream()
+
+
+def test_description_holds_every_weight():
+    """``describe()`` reaches every parameter (as a view, not a copy), so a reader of it misses none."""
+    model = _tiny(norm="cLN", causal=True)
+    spec = model.describe()
+    assert (spec.n_src, spec.mask_act, spec.encoder.stride, len(spec.tcn)) == (2, "relu", 4, 6)
+
+    def tensors(record):
+        if isinstance(record, torch.Tensor):
+            return [record]
+        if isinstance(record, tuple):
+            return [t for item in record for t in tensors(item)]
+        if dataclasses.is_dataclass(record):
+            return [t for field in dataclasses.fields(record) for t in tensors(getattr(record, field.name))]
+        return []
+
+    described = {t.data_ptr() for t in tensors(spec)}
+    assert described == {p.data_ptr() for p in model.parameters()}

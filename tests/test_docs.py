@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["tasnet_edu.masks", "tasnet_edu.metrics", "tasnet_edu.tcn", "tasnet_edu.encoders",
-           "tasnet_edu.models.conv_tasnet", "tasnet_edu.models.tasnet", "tasnet_edu.models.deep_clustering"]
+           "tasnet_edu.models.conv_tasnet", "tasnet_edu.models.tasnet", "tasnet_edu.models.deep_clustering",
+           "tasnet_edu.separator"]
 
 
 @pytest.mark.parametrize("name", MODULES)

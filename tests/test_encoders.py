@@ -101,6 +101,27 @@ def test_conv_tasnet_encoder_keeps_its_relu_and_shapes(gen):
     assert dec(w).shape == (2, (w.shape[-1] - 1) * 8 + 16)
 
 
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("L, stride", [(16, 8), (15, 7), (12, 3)])
+def test_learned_pair_streams_as_it_codes_and_decodes(L, stride, relu, gen):
+    """The encoder's stream codes the frames a span of samples holds; the decoder's, fed those codes a few
+    frames at a time, returns the final samples and keeps the overlap in ``tail``: together, ``forward``."""
+    enc, dec = LearnedEncoder(20, L, stride, relu=relu), LearnedDecoder(20, L, stride)
+    frames = 31
+    x = torch.randn((frames - 1) * stride + L, generator=gen)
+    codes = enc.stream()(x)
+    with torch.no_grad():
+        torch.testing.assert_close(codes, enc(x[None])[0])
+        w = torch.randn(3, 20, frames, generator=gen)
+        stream, outs, start = dec.stream(signals=3), [], 0
+        for n in [1, 4, 2, 9, 15]:
+            outs.append(stream(w[..., start:start + n]))
+            start += n
+        torch.testing.assert_close(torch.cat([*outs, stream.tail], -1), dec(w))
+    assert enc.describe().weight.data_ptr() == enc.conv.weight.data_ptr() and enc.describe().relu == relu
+    assert (dec.describe().stride, dec.describe().relu) == (stride, False)
+
+
 def test_gated_codes_are_non_negative_and_loudness_free(gen):
     enc = GatedEncoder(32, 40)
     x = torch.randn(2, 400, generator=gen)
@@ -189,3 +210,9 @@ def test_bad_configuration_raises_course_error():
         STFTEncoder(16, stride=17)
     with pytest.raises(CourseError, match="same length"):
         oracle_code_separate(STFTEncoder(16), STFTDecoder(16), torch.zeros(1, 100), torch.zeros(1, 2, 99))
+
+
+def test_the_gated_decoder_refuses_to_stream():
+    # its inherited stream would decode without the norms: a wrong answer, so it must refuse
+    with pytest.raises(CourseError, match="not streamed"):
+        GatedDecoder(8, 4).stream()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 
 import pytest
 import torch
 
 from tasnet_edu import checkpoints, pretrained, train
+from tasnet_edu.compiled import FastConvTasNet
 from tasnet_edu.errors import CourseError
+from tasnet_edu.inference import ShiftAverage
 from tasnet_edu.models import ConvTasNet, DeepClustering, TasNet
+from tasnet_edu.separator import Separator
+
+needs_onnx = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime missing")
 
 
 def write_checkpoint(path, model, **config) -> pathlib.Path:
@@ -36,6 +42,38 @@ def test_load_path_gives_the_same_model_ready_to_use(tiny_checkpoint):
     torch.testing.assert_close(model(mix), original.eval()(mix))
 
 
+@needs_onnx
+def test_load_decides_the_engine_and_the_shifts_once(tiny_checkpoint, tmp_path, monkeypatch):
+    """``load(…, engine, shifts)`` gives one ready separator, of the checkpoint's rate and sources."""
+    monkeypatch.setenv("TASNET_EDU_CACHE", str(tmp_path / "cache"))
+    path, original = tiny_checkpoint
+    mix = torch.randn(2, 1000)
+    fast = pretrained.load(path, engine="onnx")
+    assert isinstance(fast, FastConvTasNet) and isinstance(fast, Separator)
+    assert (fast.sample_rate, fast.n_src, fast.stride, fast.L) == (16000, 2, 8, 16)
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(mix), original.eval()(mix), atol=1e-4, rtol=1e-4)
+    averaged = pretrained.load(path, engine="auto", shifts=4)
+    assert isinstance(averaged, ShiftAverage) and isinstance(averaged.model, FastConvTasNet)
+    assert averaged.delays == [0, 2, 4, 6] and averaged.sample_rate == 16000
+    assert isinstance(pretrained.load(path, shifts=2).model, ConvTasNet)  # eager by default
+    with pytest.raises(CourseError, match="this is a DeepClustering"):
+        pretrained.load("deep-clustering", engine="onnx")
+    with pytest.raises(CourseError, match="engine must be one of"):
+        pretrained.load(path, engine="fast")
+    with pytest.raises(CourseError, match="shifts must be between 1 and the model's hop"):
+        pretrained.load(path, shifts=9)
+
+
+@pytest.mark.parametrize("model_class", ["ConvTasNet", "TasNet", "DeepClustering"])
+def test_every_model_is_a_separator_built_for_its_rate(model_class):
+    """``sample_rate`` is set where the model is built, and stays out of ``config`` (which a card and a
+    checkpoint record as it was): ``Model(**model.config)`` rebuilds the network."""
+    model = checkpoints.build_model(model_class, {}, n_src=3, sample_rate=16000)
+    assert isinstance(model, Separator) and (model.sample_rate, model.n_src) == (16000, 3)
+    assert "sample_rate" not in model.config and type(model)(**model.config).config == model.config
+
+
 SHIPPED_CLASS = {"course-small": ConvTasNet, "course-small-espeak": ConvTasNet,
                  "course-small-causal": ConvTasNet, "deep-clustering": DeepClustering}
 
@@ -51,6 +89,7 @@ def test_shipped_models_are_small_and_built_by_their_recipe(name):
     assert path.is_file() and path.stat().st_size <= 20e6
     model = pretrained.load(name)
     assert isinstance(model, SHIPPED_CLASS[name]) and model.sample_rate == 8000
+    assert isinstance(model, Separator)  # sample_rate, n_src, stride, L, config and a call
     assert "optimizer" not in torch.load(path, weights_only=True)
     if name in train.PRESETS:  # a Conv-TasNet trained by `tasnet-edu train --preset NAME`
         preset = train.PRESETS[name]
@@ -94,7 +133,9 @@ def test_load_weights_names_the_mismatched_hyper_parameters(tiny_checkpoint):
     with pytest.raises(CourseError, match="tiny.pt: its weights do not fit this model: .*tcn"):
         pretrained.load_weights(unnamed, path)
 
-    model = pretrained.load_weights(ConvTasNet.tiny(X=2, R=1), path)
+    with pytest.raises(CourseError, match="checkpoint has sample_rate=16000, model has sample_rate=8000"):
+        pretrained.load_weights(ConvTasNet.tiny(X=2, R=1), path)  # built for another rate: say so
+    model = pretrained.load_weights(ConvTasNet.tiny(X=2, R=1, sample_rate=16000), path)
     mix = torch.randn(1, 800)
     torch.testing.assert_close(model.eval()(mix), original.eval()(mix))
 

@@ -17,10 +17,11 @@ import torch
 from test_streaming import one_thread  # noqa: F401 (a fixture, for the tests that stream)
 from torch import nn
 
-from tasnet_edu import cli, inference, pretrained, separate
+from tasnet_edu import cli, inference, pretrained, separate, streaming
 from tasnet_edu.cli import main
 from tasnet_edu.data import load_sample_mixture
 from tasnet_edu.errors import CourseError
+from tasnet_edu.separator import Separator
 
 RATE = 8000
 
@@ -175,7 +176,7 @@ def separate_only(monkeypatch):
 def gains_model(monkeypatch, separate_only):
     """`tasnet-edu separate` with a `Gains` model in place of the checkpoint."""
     model = Gains(0.6, 0.4)
-    monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": model)
+    monkeypatch.setattr(pretrained, "load", lambda name, device="cpu", **_: model)
     return model
 
 
@@ -197,9 +198,7 @@ def causal_tiny() -> nn.Module:
     from tasnet_edu.models import ConvTasNet
 
     torch.manual_seed(0)
-    model = ConvTasNet.tiny(X=3, R=1, causal=True, norm="cLN").eval()
-    model.sample_rate = RATE
-    return model
+    return ConvTasNet.tiny(X=3, R=1, causal=True, norm="cLN", sample_rate=RATE).eval()
 
 
 @pytest.mark.usefixtures("one_thread")
@@ -207,7 +206,7 @@ def causal_tiny() -> nn.Module:
 def test_cli_reports_each_bad_input_and_still_separates_the_good_ones(tmp_path, gains_model, capsys,
                                                                      monkeypatch, stream_args):
     if stream_args:  # the stand-in separator cannot stream: a causal Conv-TasNet instead
-        monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": causal_tiny())
+        monkeypatch.setattr(pretrained, "load", lambda name, device="cpu", **_: causal_tiny())
     expected = bad_inputs(tmp_path)
     sf.write(tmp_path / "good.wav", tone(1.0, 16000), 16000)
     sf.write(tmp_path / "also_good.wav", tone(1.0, RATE), RATE)
@@ -309,9 +308,9 @@ def low_and_rest(x: torch.Tensor) -> torch.Tensor:
 
 class LowHighShuffler(nn.Module):
     """A time-invariant two-way split (a causal moving average and the rest), returned in a random order
-    and at a random gain and sign on each call: delaying its input only delays its output."""
+    and at a random gain and sign on each call: delaying its input only delays its output. A ``Separator``."""
 
-    L, stride = 16, 8
+    sample_rate, n_src, stride, L, config = RATE, 2, 8, 16, {}
 
     def __init__(self, seed: int = 0):
         super().__init__()
@@ -326,7 +325,8 @@ def test_shift_average_undoes_each_delay_order_and_gain():
     mix = torch.randn(3, 4000, generator=torch.Generator().manual_seed(0))
     model = LowHighShuffler()
     averaged = inference.ShiftAverage(model, 4)
-    assert averaged.delays == [0, 2, 4, 6] and averaged.L == 16
+    assert averaged.delays == [0, 2, 4, 6] and isinstance(averaged, Separator)
+    assert (averaged.sample_rate, averaged.n_src, averaged.stride, averaged.L) == (RATE, 2, 8, 16)
 
     est = averaged(mix)
 
@@ -355,8 +355,8 @@ def test_shift_average_refuses_shifts_outside_one_hop(shifts):
         inference.ShiftAverage(LowHighShuffler(), shifts)
 
 
-def test_shift_average_needs_a_hop():
-    with pytest.raises(CourseError, match="needs a model with an encoder hop"):
+def test_shift_average_needs_a_separator():
+    with pytest.raises(CourseError, match="shift averaging needs a separator .*Gains lacks n_src, stride"):
         inference.ShiftAverage(Gains(1.0, 1.0), 2)
 
 
@@ -459,8 +459,41 @@ ONE_SAMPLE = "a streaming chunk must hold at least one sample (0.125 ms at 8000 
     (["--stream-chunk-ms", "4", "--shifts", "2"], "use --shifts or --stream-chunk-ms, not both"),
 ])
 def test_cli_stream_bad_settings_in_one_line(tmp_path, separate_only, monkeypatch, capsys, args, message):
-    monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": causal_tiny())
+    monkeypatch.setattr(pretrained, "load", lambda name, device="cpu", **_: causal_tiny())
     sf.write(tmp_path / "a.wav", tone(0.5, RATE), RATE)
     assert main(["separate", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out"), *args]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_cli_stream_builds_one_stream_and_resets_it_for_each_file(tmp_path, separate_only, monkeypatch,
+                                                                  capsys):
+    """The engine is decided and the stream built once per call (and said once), then reset for each file:
+    three copies of one file give three equal outputs."""
+    monkeypatch.setattr(pretrained, "load", lambda name, device="cpu", **_: causal_tiny())
+    built, init = [], streaming.StreamingSeparator.__init__
+    monkeypatch.setattr(streaming.StreamingSeparator, "__init__",
+                        lambda self, *args, **kwargs: built.append(args) or init(self, *args, **kwargs))
+    names = ["a.wav", "b.wav", "c.wav"]
+    for name in names:
+        sf.write(tmp_path / name, tone(0.3, RATE), RATE)
+    engine = "onnx" if importlib.util.find_spec("onnxruntime") else "eager"
+
+    assert main(["separate", *(str(tmp_path / n) for n in names), "-o", str(tmp_path / "out"),
+                 "--stream-chunk-ms", "4", "--engine", engine]) == 0
+
+    assert len(built) == 1
+    assert capsys.readouterr().err.count("ONNX Runtime streaming engine ready") == (engine == "onnx")
+    first, *others = (sf.read(tmp_path / "out" / f"{n[0]}_s1.wav", dtype="float32")[0] for n in names)
+    for other in others:
+        np.testing.assert_array_equal(other, first)
+
+
+def test_separate_file_streams_through_a_stream_only(tmp_path):
+    sf.write(tmp_path / "a.wav", tone(0.3, RATE), RATE)
+    path, stream = tmp_path / "a.wav", streaming.StreamingSeparator(causal_tiny(), "eager")
+    with pytest.raises(CourseError, match="stream_chunk_ms streams the file: pass a StreamingSeparator"):
+        separate.separate_file(path, Gains(1.0, 1.0), tmp_path, stream_chunk_ms=4)
+    with pytest.raises(CourseError, match="a StreamingSeparator needs stream_chunk_ms"):
+        separate.separate_file(path, stream, tmp_path)

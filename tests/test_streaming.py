@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from tasnet_edu import pretrained, streaming
+from tasnet_edu import compiled, pretrained, streaming
 from tasnet_edu.data import load_sample_mixture
 from tasnet_edu.errors import CourseError
 from tasnet_edu.models import ConvTasNet
@@ -166,19 +166,26 @@ def test_work_per_chunk_does_not_grow_with_the_stream(model):
     assert flops[0] == flops[1] > 0
 
 
+def test_eager_blocks_keep_the_receptive_field_less_one_frame(model):
+    """Each block's stream keeps its depthwise convolution's last (P−1)·d frames (chapter 07 draws them)."""
+    kept = [block.dconv.keep for block in StreamingSeparator(model, engine="eager").blocks]
+    assert kept == [2 * 2 ** (i % 5) for i in range(10)] and sum(kept) + 1 == model.tcn.receptive_field
+
+
 @pytest.mark.parametrize("engine", ENGINES[1:])
 def test_onnx_engine_state_does_not_grow_with_the_stream(model, engine):
     """The ONNX engine's state (decoder tail, cLN sums, depthwise histories) keeps its shapes: each call
     reads and writes the same arrays, whatever the stream's length."""
     separator = StreamingSeparator(model, engine)
-    assert separator.fast is not None
+    fast = separator.network
+    assert isinstance(fast, compiled.FastStream)
     shapes = []
     for i, chunk in enumerate(torch.randn(1000, HOP, generator=torch.Generator().manual_seed(0)), start=1):
         separator.push(chunk)
         if i in (10, 1000):
-            shapes.append({name: array.shape for name, array in separator.fast.state.items()})
+            shapes.append({name: array.shape for name, array in fast.state.items()})
     assert shapes[0] == shapes[1] and len(shapes[0]) == 2 + 2 * 5  # tail, sums, R·X histories
-    assert separator.fast.frames == separator.frames_processed == 999
+    assert fast.frames == separator.frames_processed == 999
 
 
 def test_unknown_engine_is_refused(model):

@@ -7,8 +7,10 @@ import torch.nn.functional as F
 from tasnet_edu.errors import CourseError
 from tasnet_edu.tcn import (
     TCN,
+    BlockSpec,
     Conv1DBlock,
     CumulativeLayerNorm,
+    DepthwiseConv,
     GlobalLayerNorm,
     depthwise_conv,
     make_norm,
@@ -148,3 +150,102 @@ def test_causal_tcn_never_looks_ahead():
     assert support[t]
     # cLN makes the output depend on *all* past frames, beyond the convolutions' receptive field.
     assert support[: t + 1].all()
+
+
+# --- each layer's stream and description ---------------------------------------------------------------
+
+CHUNKS = [1, 3, 7, 1, 20, 2, 6]  # frames per call: one at a time, a few, more than a dilated history
+
+
+def streamed(layer_stream, x: torch.Tensor) -> torch.Tensor:
+    """Run a layer's stream on one example ``x (channels, frames)`` in chunks of ``CHUNKS`` frames; the
+    outputs concatenated (a block's skip output: the second of its two)."""
+    outs, start = [], 0
+    for n in CHUNKS:
+        out = layer_stream(x[:, start:start + n])
+        outs.append(out[1] if isinstance(out, tuple) else out)
+        start += n
+    return torch.cat(outs, dim=-1)
+
+
+def _causal_block(residual=True) -> Conv1DBlock:
+    torch.manual_seed(0)
+    block = Conv1DBlock(B=4, H=8, Sc=5, P=3, dilation=4, norm="cLN", causal=True, residual=residual)
+    with torch.no_grad():
+        for name, p in block.named_parameters():
+            if "norm" in name or "prelu" in name:
+                p.add_(0.3 * torch.randn_like(p))
+    return block.eval()
+
+
+def test_cumulative_norm_streams_as_it_normalises():
+    norm = _with_random_affine(CumulativeLayerNorm(6))
+    x = 3 * torch.randn(6, sum(CHUNKS)) + 1
+    with torch.inference_mode():
+        torch.testing.assert_close(streamed(norm.stream(), x), norm(x[None])[0])
+
+
+@pytest.mark.parametrize("norm, message", [("gLN", "gLN cannot stream"), ("BN", "BN is not streamed here")])
+def test_other_norms_refuse_to_stream(norm, message):
+    with pytest.raises(CourseError, match=message):
+        make_norm(norm, 4).stream()
+
+
+@pytest.mark.parametrize("P, dilation", [(2, 1), (3, 4), (4, 9)])
+def test_causal_depthwise_conv_streams_as_it_convolves(P, dilation):
+    torch.manual_seed(0)
+    conv = DepthwiseConv(6, P, dilation, causal=True)
+    x = torch.randn(6, sum(CHUNKS))
+    with torch.inference_mode():
+        torch.testing.assert_close(streamed(conv.stream(), x), conv(x[None])[0])
+    with pytest.raises(CourseError, match=f"looks {(P - 1 - (P - 1) // 2) * dilation} frames ahead"):
+        DepthwiseConv(6, P, dilation, causal=False).stream()
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_block_streams_as_it_computes(residual):
+    block = _causal_block(residual)
+    x = torch.randn(4, sum(CHUNKS))
+    stream, outs, start = block.stream(), [], 0
+    with torch.inference_mode():
+        for n in CHUNKS:
+            outs.append(stream(x[:, start:start + n]))
+            start += n
+        res, skip = block(x[None])
+    torch.testing.assert_close(torch.cat([o[1] for o in outs], -1), skip[0])
+    if residual:
+        torch.testing.assert_close(torch.cat([o[0] for o in outs], -1), res[0])
+    else:
+        assert res is None and all(o[0] is None for o in outs)
+
+
+def test_tcn_streams_as_it_computes():
+    torch.manual_seed(0)
+    tcn = TCN(B=4, H=6, Sc=3, P=3, X=3, R=2, norm="cLN", causal=True).eval()
+    x = torch.randn(4, sum(CHUNKS))
+    with torch.inference_mode():
+        torch.testing.assert_close(streamed(tcn.stream(), x), tcn(x[None])[0])
+
+
+def test_block_description_is_its_weights():
+    block = _causal_block()
+    spec = block.describe()
+    assert isinstance(spec, BlockSpec) and spec.sizes == dict(B=4, H=8, Sc=5, P=3)
+    assert (spec.depthwise.dilation, spec.depthwise.causal, spec.pointwise_norm.kind) == (4, True, "cLN")
+    state = block.state_dict()
+    for tensor, name in [(spec.pointwise.weight, "conv_in.weight"), (spec.pointwise_slope, "prelu1.weight"),
+                         (spec.pointwise_norm.gain, "norm1.weight"), (spec.depthwise.bias, "dconv.bias"),
+                         (spec.depthwise_norm.bias, "norm2.bias"), (spec.residual_conv.weight, "res.weight"),
+                         (spec.skip_conv.bias, "skip.bias")]:
+        assert tensor.data_ptr() == state[name].data_ptr(), name  # a view of the weight, not a copy
+    assert TCN(B=4, H=6, Sc=3, P=3, X=2, R=1).describe()[-1].residual_conv is None
+
+
+def test_batch_norm_description_folds_its_statistics():
+    """At inference batch norm is the affine its description gives (running statistics folded in)."""
+    torch.manual_seed(0)
+    bn = make_norm("BN", 5)
+    bn.train()(3 * torch.randn(8, 5, 40) + 2)  # running statistics away from 0 and 1
+    spec, x = bn.eval().describe(), torch.randn(2, 5, 9)
+    assert spec.kind == "BN"
+    torch.testing.assert_close(bn(x), (x * spec.gain[:, None] + spec.bias[:, None]).float())

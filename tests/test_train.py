@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import random
 import socket
 
 import numpy as np
@@ -112,6 +113,24 @@ def test_learning_rate_halves_after_three_bad_epochs_and_early_stopping():
         lrs.append(t.optimizer.param_groups[0]["lr"])
     assert lrs == [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4]
     assert stops == [False, False, False, False, False, True]
+    never = train.Trainer(config(stop_patience=None), Toy(), None, progress=False)
+    assert not any(never._end_epoch([2.0]) for _ in range(20))  # None: no early stopping
+
+
+def test_training_seeds_only_what_it_owns():
+    """The trainer draws a model's start from config.seed on its own copy of torch's random state; fit
+    reseeds nothing global, so a notebook's random state goes on where it was."""
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    first, second = (train.model_from_config(config(seed=3)) for _ in range(2))
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.testing.assert_close(first.state_dict(), second.state_dict(), rtol=0, atol=0)
+    random.seed(5)
+    np.random.seed(5)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    train.fit(ConvTasNet(**MICRO), Toy(), steps=2, seed=0, progress=False)
+    assert random.getstate() == python_state
+    assert np.array_equal(np.random.get_state()[1], numpy_state[1])
 
 
 def test_fit_returns_a_plottable_history_and_fixed_order_option():

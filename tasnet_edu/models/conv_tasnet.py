@@ -2,17 +2,22 @@
 Separation", IEEE/ACM TASLP 27(8), 2019): a learned encoder, a TCN that estimates one mask per speaker on the
 encoder's output, and a learned decoder that turns each masked representation back into a waveform.
 
-Read top to bottom: ``ConvTasNet.forward`` is encode → masks → decode.
+Read top to bottom: ``ConvTasNet.forward`` is encode → masks → decode. ``ConvTasNet.stream()`` runs the
+same layers on a stream, a few frames at a time (a causal cLN model), and ``ConvTasNet.describe()`` gives
+every weight as a ``ConvTasNetSpec``, which the ONNX writer (``tasnet_edu.compiled``) reads.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from tasnet_edu.encoders import LearnedDecoder, LearnedEncoder, pad_to_frames
+from tasnet_edu import SAMPLE_RATE
+from tasnet_edu.encoders import FilterbankSpec, LearnedDecoder, LearnedEncoder, pad_to_frames
 from tasnet_edu.errors import CourseError
-from tasnet_edu.tcn import TCN, make_norm
+from tasnet_edu.tcn import TCN, BlockSpec, ConvSpec, NormSpec, make_norm, pointwise_stream
 from tasnet_edu.utils import check_mixture
 
 MASK_ACTIVATIONS = ("relu", "sigmoid", "softmax")
@@ -38,7 +43,7 @@ class ConvTasNet(nn.Module):
     (cumulative, causal) or ``"BN"``; ``causal=True`` makes every convolution look only at the past (left
     padding only) and needs ``norm="cLN"``; ``mask_act`` ``"relu"`` (default here, as in torchaudio's
     re-implementation, which found it better), ``"sigmoid"`` (the paper's choice) or ``"softmax"``
-    (masks summing to one over speakers).
+    (masks summing to one over speakers); ``sample_rate`` (Hz, keyword only) the rate of its audio.
 
     The encoder is linear. The paper's eq. (1) writes it ``w = H(xU)`` with H "an optional nonlinear
     function" (ReLU in the earlier TasNet), and its abstract calls Conv-TasNet's encoder "linear"; masks
@@ -83,6 +88,8 @@ class ConvTasNet(nn.Module):
         norm: str = "gLN",
         causal: bool = False,
         mask_act: str = "relu",
+        *,
+        sample_rate: int = SAMPLE_RATE,
     ):
         super().__init__()
         if mask_act not in MASK_ACTIVATIONS:
@@ -95,6 +102,7 @@ class ConvTasNet(nn.Module):
             n_src=n_src, N=N, L=L, B=B, H=H, Sc=Sc, P=P, X=X, R=R, norm=norm, causal=causal, mask_act=mask_act
         )
         self.n_src, self.N, self.L, self.mask_act = n_src, N, L, mask_act
+        self.sample_rate = sample_rate  # Hz, what it is trained for; not in config (a checkpoint records it)
         self.encoder = LearnedEncoder(N, L, relu=False)
         # The separator's input: layer norm of the encoder output, then a 1×1 bottleneck conv N → B.
         self.bottleneck = nn.Sequential(make_norm(norm, N), nn.Conv1d(N, B, 1))
@@ -136,10 +144,7 @@ class ConvTasNet(nn.Module):
         Shapes: ``(batch, N, frames) → (batch, n_src, N, frames)``.
         """
         m = self.mask_conv(self.tcn(self.bottleneck(w)))
-        m = m.view(w.shape[0], self.n_src, self.N, w.shape[-1])
-        if self.mask_act == "softmax":
-            return torch.softmax(m, dim=1)
-        return torch.relu(m) if self.mask_act == "relu" else torch.sigmoid(m)
+        return _activate(m.view(w.shape[0], self.n_src, self.N, w.shape[-1]), self.mask_act, sources=1)
 
     def masks(self, mix: torch.Tensor) -> torch.Tensor:
         """Per-speaker masks on the encoder output, for pictures.
@@ -162,6 +167,80 @@ class ConvTasNet(nn.Module):
         est = self.decoder(d.flatten(0, 1))                    # ŝ_i: (batch · n_src, padded time)
         return est.view(batch, self.n_src, -1)[..., :time]     # (batch, n_src, time)
 
+    def stream(self) -> _ConvTasNetStream:
+        """This model on a stream, one example a few frames at a time (causal, cLN; else ``CourseError``).
+
+        The returned object has ``step(samples) → final``: ``samples ((n − 1)·S + L,)`` are the next n
+        frames' input (S the hop), ``final (n_src, n·S)`` the separated samples no later frame changes;
+        ``tail (n_src, L − S)``: the rest of the newest frame, final once the stream ends; ``reset()``: a
+        new stream. Each layer keeps what its next frames need (``tcn``'s and ``encoders``' ``stream()``);
+        chained over a signal padded to whole frames, the finals and the last tail are ``self(signal)``.
+        The weights are read in place, not copied (views taken at ``reset``).
+        """
+        return _ConvTasNetStream(self)
+
+    def describe(self) -> ConvTasNetSpec:
+        """Every weight of the model, stage by stage, as a ``ConvTasNetSpec`` (detached views)."""
+        return ConvTasNetSpec(
+            self.encoder.describe(), self.bottleneck[0].describe(), ConvSpec.of(self.bottleneck[1]),
+            self.tcn.describe(), self.mask_conv[0].weight.detach(), ConvSpec.of(self.mask_conv[1]),
+            self.mask_act, self.n_src, self.decoder.describe(),
+        )
+
+
+def _activate(m: torch.Tensor, act: str, sources: int) -> torch.Tensor:
+    """The masks' activation ``act`` on the scores ``m``; softmax runs over dimension ``sources``."""
+    if act == "softmax":
+        return torch.softmax(m, dim=sources)
+    return torch.relu(m) if act == "relu" else torch.sigmoid(m)
+
+
+@dataclass(frozen=True)
+class ConvTasNetSpec:
+    """A ``ConvTasNet``'s weights in the order they compute: the ``encoder``; the separator's
+    ``input_norm`` and ``to_bottleneck`` (1×1 conv N → B); the ``tcn``'s blocks; a PReLU (``mask_slope``,
+    ``(1,)``) and ``to_masks`` (1×1 conv Sc → n_src·N) on the summed skips; the masks' ``mask_act`` and
+    ``n_src``; the ``decoder``."""
+
+    encoder: FilterbankSpec
+    input_norm: NormSpec
+    to_bottleneck: ConvSpec
+    tcn: tuple[BlockSpec, ...]
+    mask_slope: torch.Tensor
+    to_masks: ConvSpec
+    mask_act: str
+    n_src: int
+    decoder: FilterbankSpec
+
+
+class _ConvTasNetStream:
+    """``ConvTasNet.stream()``: the model's layers as streams, each keeping its own past.
+
+    Shapes: ``step``: samples ``((n − 1)·S + L,)`` → final samples ``(n_src, n·S)``.
+    """
+
+    def __init__(self, model: ConvTasNet):
+        self.model = model
+        self.reset()
+
+    def reset(self) -> None:
+        model = self.model
+        self.encoder = model.encoder.stream()
+        self.norm, self.bottleneck = model.bottleneck[0].stream(), pointwise_stream(model.bottleneck[1])
+        self.tcn = model.tcn.stream()
+        self.mask_prelu, self.mask_conv = model.mask_conv[0], pointwise_stream(model.mask_conv[1])
+        self.decoder = model.decoder.stream(model.n_src)
+
+    @property
+    def tail(self) -> torch.Tensor:
+        return self.decoder.tail
+
+    def step(self, samples: torch.Tensor) -> torch.Tensor:
+        w = self.encoder(samples)                                        # (N, n)
+        m = self.mask_conv(self.mask_prelu(self.tcn(self.bottleneck(self.norm(w)))))
+        m = _activate(m.view(self.model.n_src, self.model.N, -1), self.model.mask_act, sources=0)
+        return self.decoder(w * m)                                       # (n_src, n·S)
+
 
 def causal_copy(model: ConvTasNet) -> ConvTasNet:
     """A causal Conv-TasNet with a non-causal one's weights, cut to what a causal model may see.
@@ -182,7 +261,7 @@ def causal_copy(model: ConvTasNet) -> ConvTasNet:
     if model.config["causal"]:
         raise CourseError("causal_copy: the model is causal already")
     norm = "cLN" if model.config["norm"] == "gLN" else model.config["norm"]
-    causal = ConvTasNet(**{**model.config, "causal": True, "norm": norm})
+    causal = ConvTasNet(**{**model.config, "causal": True, "norm": norm}, sample_rate=model.sample_rate)
     state = model.state_dict()
     P = model.config["P"]
     past = (P - 1) // 2  # taps before a non-causal kernel's centre; a causal kernel ends at the present

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tasnet_edu import masks
+from tasnet_edu import SAMPLE_RATE, masks
 from tasnet_edu.errors import CourseError
 from tasnet_edu.utils import check_finite, check_mixture, defer_non_finite
 
@@ -194,6 +194,7 @@ class DeepClustering(nn.Module):
         weighting: ``"binary"`` — every non-silent bin counts the same (Hershey et al.); ``"magnitude"`` —
             each counts in proportion to the mixture magnitude there (Wang, Le Roux & Hershey, 2018), so
             the loud bins that make up most of the signal matter most.
+        sample_rate: Hz, the rate of its audio (keyword only; not in ``config``).
 
     Shapes: ``mix (batch, time)``; ``embed`` → ``(batch, TF, D)`` unit-norm rows (``TF = F · T``,
     ``F = n_fft // 2 + 1``); ``forward``/``separate`` → ``(batch, n_src, time)``; ``loss`` → scalar.
@@ -210,7 +211,7 @@ class DeepClustering(nn.Module):
     def __init__(
         self, n_src: int = 2, D: int = 40, hidden: int = 600, layers: int = 2, n_fft: int = 256,
         hop: int = 64, window: str = "hann", dropout: float = 0.0, silence_db: float = SILENCE_DB,
-        weighting: str = "binary",
+        weighting: str = "binary", *, sample_rate: int = SAMPLE_RATE,
     ):
         super().__init__()
         if min(n_src, D, hidden, layers, hop) < 1 or n_fft < 2:
@@ -221,6 +222,8 @@ class DeepClustering(nn.Module):
         if weighting not in WEIGHTINGS:
             raise CourseError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         self.n_src, self.D, self.n_fft, self.hop, self.window = n_src, D, n_fft, hop, window
+        # The separator interface (tasnet_edu.separator): an analysis frame is one STFT window.
+        self.sample_rate, self.L, self.stride = sample_rate, n_fft, hop
         self.silence_db, self.weighting = silence_db, weighting
         self.n_bins = n_fft // 2 + 1
         self.blstm = nn.LSTM(self.n_bins, hidden, num_layers=layers, batch_first=True, bidirectional=True,
@@ -240,7 +243,7 @@ class DeepClustering(nn.Module):
     # --- representation -------------------------------------------------------------------------
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
         """Complex STFT ``(..., time) → (..., F, T)`` with this model's window and hop."""
-        return masks.stft(x, n_fft=self.n_fft, hop=self.hop, window=self.window)
+        return masks.stft(x, n_fft=self.n_fft, hop_length=self.hop, window=self.window)
 
     def _check_mix(self, mix: torch.Tensor) -> None:
         check_mixture(mix, "DeepClustering", self.n_fft, f"STFT window (n_fft={self.n_fft})")
@@ -320,8 +323,8 @@ class DeepClustering(nn.Module):
         self._check_mix(mix)
         spec = self.spectrogram(mix)
         mask = self._masks(spec, n_src or self.n_src, seed)
-        return masks.istft(mask * spec.unsqueeze(1), n_fft=self.n_fft, hop=self.hop, length=mix.shape[-1],
-                           window=self.window)
+        return masks.istft(mask * spec.unsqueeze(1), n_fft=self.n_fft, hop_length=self.hop,
+                           length=mix.shape[-1], window=self.window)
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         """``(batch, time) → (batch, n_src, time)`` like every model of the course (see ``separate``).

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tasnet_edu import SAMPLE_RATE
 from tasnet_edu.encoders import GatedDecoder, GatedEncoder, encoder_pair, pad_to_frames
 from tasnet_edu.errors import CourseError
 from tasnet_edu.utils import check_mixture
@@ -70,6 +71,7 @@ class TasNet(nn.Module):
         layers: stacked LSTM layers (4 in the paper).
         bidirectional: BLSTM (non-causal, the paper's best) or LSTM (causal, for real time).
         encoder: ``"gated"`` (TasNet's), ``"learned"`` (free linear pair) or ``"stft"`` (fixed STFT pair).
+        sample_rate: Hz, the rate of its audio (keyword only; 8 kHz in the paper).
 
     Defaults are small enough to train on a CPU in a notebook; ``TasNet.paper()`` gives the paper's sizes.
 
@@ -84,11 +86,13 @@ class TasNet(nn.Module):
     """
 
     def __init__(self, n_src: int = 2, N: int = 64, L: int = 40, stride: int | None = None, H: int = 64,
-                 layers: int = 2, bidirectional: bool = True, encoder: str = "gated"):
+                 layers: int = 2, bidirectional: bool = True, encoder: str = "gated", *,
+                 sample_rate: int = SAMPLE_RATE):
         super().__init__()
         if n_src < 1 or N < 1 or H < 1 or layers < 1:
             raise CourseError(f"TasNet needs positive n_src, N, H, layers; got {n_src}, {N}, {H}, {layers}")
         self.n_src, self.N, self.L, self.kind = n_src, N, L, encoder
+        self.sample_rate = sample_rate  # Hz, what it is trained for; not in config (a checkpoint records it)
         # what the trainer stores in a checkpoint to rebuild this model
         self.config = dict(n_src=n_src, N=N, L=L, stride=stride, H=H, layers=layers,
                            bidirectional=bidirectional, encoder=encoder)
