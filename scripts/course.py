@@ -50,7 +50,7 @@ def setup_cell_source() -> str:
         f'        repo = "{REPO_URL}"',
         f'        cloned = subprocess.run(["git", "clone", "--depth", "1", repo, "{COLAB_CHECKOUT}"])',
         "        if cloned.returncode:",
-        '            raise SystemExit(f"Could not clone {repo}. Set REPOSITORY in tasnet_edu/course.py "',
+        '            raise SystemExit(f"Could not clone {repo}. Set REPOSITORY in scripts/course.py "',
         '                             "to your copy and run scripts/sync_notebooks.py (docs/colab.md).")',
         f'        install = [sys.executable, "-m", {pip}]',
         "        subprocess.run(install, check=True)",

@@ -137,4 +137,4 @@ def test_setup_cell_says_in_one_line_what_to_change_when_the_clone_fails(monkeyp
         exec(compile(setup_cell_source(), "<setup cell>", "exec"), {})
     message = str(stop.value)
     assert calls and calls[0][:2] == ["git", "clone"] and len(calls) == 1  # nothing installed after it
-    assert "\n" not in message and "tasnet_edu/course.py" in message and calls[0][-2] in message
+    assert "\n" not in message and "scripts/course.py" in message and calls[0][-2] in message
