@@ -211,7 +211,7 @@ def _per_channel_cumulative_norm(x):
 def test_new_chapter_07_08_exercises_pass_with_the_reference_solutions(capsys):
     ch07.check_global_layer_norm(ch07._solution_global_layer_norm)
     ch07.check_causal_depthwise_conv(ch07._solution_causal_depthwise_conv)
-    ch08.check_conv1d_block(ch08._solution_conv1d_block)
+    ch07.check_conv1d_block(ch07._solution_conv1d_block)
     assert capsys.readouterr().out.count("Correct") == 3
 
 
@@ -243,32 +243,44 @@ def test_causal_depthwise_conv_mistakes_are_caught():
 
 
 def test_conv1d_block_mistakes_are_caught():
-    def no_input(x, block):
-        residual, skip = ch08._solution_conv1d_block(x, block)
+    from dataclasses import replace
+
+    def no_input(x, spec):
+        residual, skip = ch07._solution_conv1d_block(x, spec)
         return (None if residual is None else residual - x), skip
 
-    def centred_always(x, block):
-        causal, block.causal = block.causal, False
-        try:
-            return ch08._solution_conv1d_block(x, block)
-        finally:
-            block.causal = causal
+    def centred_always(x, spec):
+        return ch07._solution_conv1d_block(x, replace(spec, depthwise=replace(spec.depthwise, causal=False)))
+
+    def no_gain(x, spec):
+        def plain(norm):
+            return replace(norm, gain=torch.ones_like(norm.gain), bias=torch.zeros_like(norm.bias))
+        norms = dict(pointwise_norm=plain(spec.pointwise_norm), depthwise_norm=plain(spec.depthwise_norm))
+        return ch07._solution_conv1d_block(x, replace(spec, **norms))
+
+    def slopes_swapped(x, spec):
+        return ch07._solution_conv1d_block(
+            x, replace(spec, pointwise_slope=spec.depthwise_slope, depthwise_slope=spec.pointwise_slope))
 
     with pytest.raises(AssertionError, match="INPUT plus"):
-        ch08.check_conv1d_block(no_input)
+        ch07.check_conv1d_block(no_input)
     with pytest.raises(AssertionError, match="on the left"):
-        ch08.check_conv1d_block(centred_always)
+        ch07.check_conv1d_block(centred_always)
+    with pytest.raises(AssertionError, match="gain and bias"):
+        ch07.check_conv1d_block(no_gain)
+    with pytest.raises(AssertionError, match="its slope"):
+        ch07.check_conv1d_block(slopes_swapped)
 
 
 def test_ch07_tcn_from_your_block_passes_and_wrong_stacks_fail():
     ch07.check_tcn(ch07._solution_tcn, ch07._solution_conv1d_block)
 
-    def same_input_to_every_block(x, blocks, conv1d_block):
-        return sum(conv1d_block(x, block)[1] for block in blocks)
+    def same_input_to_every_block(x, specs, conv1d_block):
+        return sum(conv1d_block(x, spec)[1] for spec in specs)
 
-    def last_skip_only(x, blocks, conv1d_block):
-        for block in blocks:
-            residual, skip = conv1d_block(x, block)
+    def last_skip_only(x, specs, conv1d_block):
+        for spec in specs:
+            residual, skip = conv1d_block(x, spec)
             x = residual if residual is not None else x
         return skip
 
@@ -277,7 +289,7 @@ def test_ch07_tcn_from_your_block_passes_and_wrong_stacks_fail():
     with pytest.raises(AssertionError, match="Hint"):
         ch07.check_tcn(last_skip_only)
     with pytest.raises(AssertionError, match="detach"):
-        ch07.check_tcn(lambda x, blocks, block_fn: ch07._solution_tcn(x.detach(), blocks, block_fn))
+        ch07.check_tcn(lambda x, specs, block_fn: ch07._solution_tcn(x.detach(), specs, block_fn))
 
 
 # ---- ch09–11 ------------------------------------------------------------

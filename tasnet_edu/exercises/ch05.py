@@ -63,7 +63,7 @@ def check_overlap_add(fn) -> None:
             "frame k starts at sample k·hop.")
     decoder = LearnedDecoder(6, 16).double()
     codes = torch.randn(1, 6, 9, generator=g, dtype=torch.float64)
-    basis = decoder.deconv.weight[:, 0].detach()                              # (N, L): one signal per code
+    basis = decoder.describe().weight[:, 0]                                   # (N, L): one signal per code
     with torch.no_grad():
         decoded = decoder(codes)[0]
     by_hand = torch.as_tensor(fn(codes[0].T @ basis, decoder.stride), dtype=torch.float64)

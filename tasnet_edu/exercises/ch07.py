@@ -4,17 +4,29 @@
 2. ``check_cumulative_layer_norm(fn)``: cLN without gain and bias, from its definition.
 3. ``check_global_layer_norm(fn)``: gLN without gain and bias: one mean and variance per utterance.
 4. ``check_causal_depthwise_conv(fn)``: a dilated depthwise convolution padded so it sees no future frame.
-5. ``check_conv1d_block(fn)``: one convolutional block's forward pass (shared with chapter 08's module).
+5. ``check_conv1d_block(fn)``: one convolutional block's forward pass from its ``BlockSpec`` and your norms.
 6. ``check_tcn(fn, conv1d_block)``: a TCN stacked from your block, its receptive field measured by gradient.
+
+The blocks are handed over as their declared weights (``Conv1DBlock.describe()``, a ``tcn.BlockSpec``), the
+same record the ONNX writer reads: the exercises never reach into a block's submodules.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from tasnet_edu.exercises.ch08 import _solution_conv1d_block, check_conv1d_block  # noqa: F401 (exercise 5)
-from tasnet_edu.tcn import TCN, CumulativeLayerNorm, GlobalLayerNorm, depthwise_conv, receptive_field
+from tasnet_edu.tcn import (
+    TCN,
+    BlockSpec,
+    Conv1DBlock,
+    CumulativeLayerNorm,
+    GlobalLayerNorm,
+    NormSpec,
+    depthwise_conv,
+    receptive_field,
+)
 
 
 # --- 1. receptive field ---------------------------------------------------------------------------------
@@ -134,12 +146,95 @@ def check_causal_depthwise_conv(fn) -> None:
           "one encoder window however deep the TCN.")
 
 
+# --- 5. one convolutional block, from its declared weights ---------------------------------------------
+def _solution_norm(h: torch.Tensor, spec: NormSpec) -> torch.Tensor:
+    """gLN or cLN (exercises 3 and 2), then gain and bias per channel; "BN" is the affine alone."""
+    if spec.kind == "BN":
+        normed = h
+    elif spec.kind == "gLN":
+        normed = _solution_global_layer_norm(h, spec.eps)
+    else:
+        normed = _solution_cumulative_layer_norm(h, spec.eps)
+    return spec.gain[:, None] * normed + spec.bias[:, None]
+
+
+def _solution_conv1d_block(x: torch.Tensor, spec: BlockSpec):
+    """1×1 conv → PReLU → norm → depthwise dilated conv → PReLU → norm; residual x + res(y), skip skip(y)."""
+    y = F.conv1d(x, spec.pointwise.weight, spec.pointwise.bias)
+    y = _solution_norm(F.prelu(y, spec.pointwise_slope), spec.pointwise_norm)
+    dw = spec.depthwise
+    P, d = dw.weight.shape[-1], dw.dilation
+    left = (P - 1) * d if dw.causal else (P - 1) // 2 * d      # causal: look back only
+    y = F.conv1d(F.pad(y, (left, (P - 1) * d - left)), dw.weight, dw.bias, dilation=d, groups=y.shape[1])
+    y = _solution_norm(F.prelu(y, spec.depthwise_slope), spec.depthwise_norm)
+    res = spec.residual_conv
+    residual = None if res is None else x + F.conv1d(y, res.weight, res.bias)
+    return residual, F.conv1d(y, spec.skip_conv.weight, spec.skip_conv.bias)
+
+
+def _trained_slopes(net: nn.Module) -> None:
+    """PReLU slopes away from their 0.25 start, as after training: 0.1 before each norm of a block's first
+    half, 0.4 in its second half (so a swapped slope shows)."""
+    prelus = [m for m in net.modules() if isinstance(m, nn.PReLU)]
+    with torch.no_grad():
+        for i, prelu in enumerate(prelus):
+            prelu.weight.fill_((0.1, 0.4)[i % 2])
+
+
+def check_conv1d_block(fn) -> None:
+    """``fn(x (batch, B, frames), spec) -> (residual (batch, B, frames) or None, skip (batch, Sc, frames))``
+    where ``spec`` is a ``tasnet_edu.tcn.BlockSpec`` (``block.describe()``): 1×1 conv ``spec.pointwise``,
+    PReLU ``spec.pointwise_slope``, ``spec.pointwise_norm``; the depthwise ``spec.depthwise`` (apply it with
+    ``F.conv1d``, ``groups``, its ``dilation`` and your own padding; ``causal`` says which side), PReLU,
+    ``spec.depthwise_norm``; then ``spec.residual_conv`` (``None`` in the TCN's last block) and
+    ``spec.skip_conv``. A norm is your gLN or cLN (``kind``), times ``gain`` plus ``bias`` per channel."""
+    torch.manual_seed(8)
+    cases = {"non-causal gLN, dilation 2": Conv1DBlock(8, 12, 6, 3, 2),
+             "causal cLN, dilation 4": Conv1DBlock(8, 12, 6, 3, 4, norm="cLN", causal=True),
+             "the last block (no residual conv)": Conv1DBlock(8, 12, 6, 3, 8, residual=False)}
+    for name, block in cases.items():
+        block = block.double()
+        _trained_slopes(block)
+        with torch.no_grad():  # gains and biases away from 1 and 0, so a forgotten one shows
+            for m in block.modules():
+                if isinstance(m, GlobalLayerNorm | CumulativeLayerNorm):
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.5, 0.5)
+        spec = block.describe()
+        causal = spec.depthwise.causal
+        x = torch.randn(2, 8, 30, dtype=torch.float64)
+        with torch.no_grad():
+            expected_res, expected_skip = block(x)
+            got_res, got_skip = fn(x, spec)
+        if expected_res is None:
+            assert got_res is None, f"{name}: return None as the residual when spec.residual_conv is None"
+        else:
+            assert got_res is not None and got_res.shape == x.shape, (
+                f"{name}: the residual output keeps the input's shape {tuple(x.shape)}")
+        assert got_skip.shape == expected_skip.shape, (
+            f"{name}: the skip output is (batch, Sc, frames) {tuple(expected_skip.shape)}, got "
+            f"{tuple(got_skip.shape)}. Hint: pad the depthwise conv's input by (P−1)·dilation frames in all.")
+        if not torch.allclose(got_skip, expected_skip, atol=1e-6):
+            hint = ("all (P−1)·d padding frames go on the left (spec.depthwise.causal)" if causal else
+                    "the non-causal padding is centred: (P−1)//2·d frames on each side for odd P")
+            kind = spec.pointwise_norm.kind
+            raise AssertionError(
+                f"{name}: the skip output differs. Hint: the order is pointwise, its slope, its norm (your "
+                f"{kind}, then gain and bias), depthwise, its slope, its norm; {hint}.")
+        if expected_res is not None:
+            assert torch.allclose(got_res, expected_res, atol=1e-6), (
+                f"{name}: the skip output is right but the residual is not. Hint: the residual output is the "
+                "block's INPUT plus the residual conv of y, so the next block refines what came in.")
+    print("Correct: the residual path carries the signal to the next block; the skip path carries each "
+          "block's contribution to the mask, summed over all X·R blocks.")
+
+
 # --- 6. a TCN stacked from your block -------------------------------------------------------------------
-def _solution_tcn(x: torch.Tensor, blocks, conv1d_block) -> torch.Tensor:
+def _solution_tcn(x: torch.Tensor, specs, conv1d_block) -> torch.Tensor:
     """Each block's residual output is the next block's input; the skip outputs add up."""
     skips = 0
-    for block in blocks:
-        residual, skip = conv1d_block(x, block)
+    for spec in specs:
+        residual, skip = conv1d_block(x, spec)
         skips = skips + skip
         if residual is not None:
             x = residual
@@ -147,9 +242,10 @@ def _solution_tcn(x: torch.Tensor, blocks, conv1d_block) -> torch.Tensor:
 
 
 def check_tcn(fn, conv1d_block=None) -> None:
-    """``fn(x (batch, B, frames), blocks, conv1d_block) -> (batch, Sc, frames)``: the blocks of a
-    ``tasnet_edu.tcn.TCN`` run one after another through ``conv1d_block(x, block) -> (residual, skip)`` (your
-    block of exercise 5; the reference one when ``None``), returning the sum of the skip outputs.
+    """``fn(x (batch, B, frames), specs, conv1d_block) -> (batch, Sc, frames)``: the blocks of a
+    ``tasnet_edu.tcn.TCN``, given as ``tcn.describe()`` (one ``BlockSpec`` per block, input to output), run
+    one after another through ``conv1d_block(x, spec) -> (residual, skip)`` (your block of exercise 5; the
+    reference one when ``None``), returning the sum of the skip outputs.
 
     Checked twice: the values against the package's ``TCN``, and the receptive field by gradient: output
     frame t depends on exactly ``receptive_field(P, X, R)`` input frames, ending at t when causal."""
@@ -160,22 +256,21 @@ def check_tcn(fn, conv1d_block=None) -> None:
     for causal in (False, True):
         kind = "causal" if causal else "non-causal"
         tcn = TCN(B=6, H=8, Sc=5, P=P, X=X, R=R, norm="BN", causal=causal).double().eval()
-        with torch.no_grad():  # PReLU slopes away from their 0.25 start, as after training
-            for block in tcn.blocks:
-                block.prelu1.weight.fill_(0.1)
-                block.prelu2.weight.fill_(0.4)
+        _trained_slopes(tcn)
         x = torch.randn(1, 6, frames, dtype=torch.float64, requires_grad=True)
         with torch.no_grad():
             expected = tcn(x)
-        got = fn(x, list(tcn.blocks), conv1d_block)
+        got = fn(x, tcn.describe(), conv1d_block)
         assert got is not None and got.shape == expected.shape, (
             f"{kind}: return the sum of the skips, shape {tuple(expected.shape)}; got "
             f"{None if got is None else tuple(got.shape)}")
         assert torch.allclose(got.detach(), expected, atol=1e-6), (
             f"{kind}: the values differ from the package's TCN. Hint: feed each block's RESIDUAL output (not "
             "the TCN's input) to the next block, and add up the skip outputs of every block.")
+        detached = "the output does not depend on x through autograd: did you detach it?"
+        assert got.requires_grad, detached
         got[0, :, t].sum().backward()
-        assert x.grad is not None, "the output does not depend on x through autograd: did you detach it?"
+        assert x.grad is not None, detached
         support = (x.grad[0].abs().sum(0) > 0).nonzero().flatten()
         first, last = int(support[0]), int(support[-1])
         assert len(support) == span == last - first + 1, (
