@@ -46,6 +46,31 @@ def test_wsj0mix_segments_are_seeded_per_epoch_and_short_ones_padded(tmp_path):
     assert torch.all(mix[4000:] == 0) and torch.all(sources[:, 4000:] == 0) and mix[:4000].abs().sum() > 0
 
 
+def test_a_small_dataset_reads_each_file_once_and_its_items_stay_independent(tmp_path, monkeypatch):
+    from tasnet_edu.data import datasets
+
+    reads, real_load = [], datasets.audio.load
+
+    def counted_load(path, **kwargs):
+        reads.append(path)
+        return real_load(path, **kwargs)
+
+    monkeypatch.setattr(datasets.audio, "load", counted_load)
+    ds = WSJ0Mix(make_wsj_tree(tmp_path, NAMES), "tr", segment=None)
+    first = ds[0][0].clone()
+    ds[0][0].mul_(0)                          # an item is a copy: changing it changes no later item
+    for _ in range(3):
+        torch.testing.assert_close(ds[0][0], first)
+        ds[1], ds[2]
+    assert len(reads) == len(set(reads)) == 9  # 3 mixtures × (mix, s1, s2), each read once
+
+    monkeypatch.setattr(datasets, "CACHED_FILES", 8)  # 9 files: too many to keep
+    reads.clear()
+    big = WSJ0Mix(tmp_path, "tr", segment=None)
+    big[0], big[0]
+    assert len(reads) == 6
+
+
 def test_wsj0mix_wrong_layout_says_what_was_expected(tmp_path):
     make_wsj_tree(tmp_path, NAMES)
     with pytest.raises(CourseError, match=r"expected the wsj0-2mix .*'mix', 's1', 's2'.*does not exist"):

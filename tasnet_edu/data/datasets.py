@@ -57,6 +57,11 @@ def random_crop(signals: np.ndarray, length: int, rng: np.random.Generator) -> n
     return np.pad(signals, ((0, 0), (0, length - total)))
 
 
+#: A dataset of at most this many files keeps their samples after the first read: a chapter's training
+#: reads the same few hundred files thousands of times (about 0.3 ms each). Larger ones read from disk.
+CACHED_FILES = 2000
+
+
 def _wav_names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.glob("*.wav"))
 
@@ -73,6 +78,8 @@ class _MixtureFiles(Dataset):
         self.segment = segment
         self.seed = seed
         self.epoch = 0
+        small = len(rows) * (n_src + 1) <= CACHED_FILES
+        self._samples: dict[Path, np.ndarray] | None = {} if small else None
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the crops of ``epoch`` (called by the trainer at the start of each epoch)."""
@@ -82,7 +89,14 @@ class _MixtureFiles(Dataset):
         return len(self.rows)
 
     def _load(self, path: Path) -> np.ndarray:
-        return audio.load(path, sample_rate=self.sample_rate)[0]
+        """The samples of one file, read-only; a small dataset reads each file once (``CACHED_FILES``)."""
+        if self._samples is not None and path in self._samples:
+            return self._samples[path]
+        wav = audio.load(path, sample_rate=self.sample_rate)[0]
+        wav.flags.writeable = False
+        if self._samples is not None:
+            self._samples[path] = wav
+        return wav
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         mix_path, source_paths = self.rows[index]
