@@ -89,11 +89,11 @@ class TrainConfig:
     earlier, and people turned into ``pseudo_speakers`` (``data.voices``); ``num_workers`` loader processes.
     Optimisation: Adam at ``lr``; ``clip`` the gradient's L2 norm; ``max_epochs``; ``steps_per_epoch``
     (``None``: one pass over the training set); the learning rate halves after ``lr_patience`` epochs without
-    a better validation SI-SNRi and training stops after ``stop_patience`` such epochs (``None``: never);
-    ``valid_items`` caps the validation set (``None``: all of it); ``pit=False`` uses the fixed-order loss
-    (for the demonstration in chapter 09); ``amp`` allows mixed precision on a GPU (bf16, or fp16 with loss
-    scaling where there are no bf16 units: ``utils.autocast_dtype``); ``checkpoint_every`` also writes
-    ``last.pt`` every that many steps inside an epoch (a Colab session can end at any moment).
+    a better validation SI-SNRi (``None``: never) and training stops after ``stop_patience`` such epochs
+    (``None``: never); ``valid_items`` caps the validation set (``None``: all of it); ``pit=False`` uses the
+    fixed-order loss (for the demonstration in chapter 09); ``amp`` allows mixed precision on a GPU (bf16, or
+    fp16 with loss scaling where there are no bf16 units: ``utils.autocast_dtype``); ``checkpoint_every``
+    also writes ``last.pt`` every that many steps inside an epoch (a Colab session can end at any moment).
     Randomness: ``seed`` draws the data order of every epoch, and the initial weights of a model the trainer
     builds itself (``model_from_config``); the global random state is never reseeded.
     """
@@ -114,7 +114,7 @@ class TrainConfig:
     clip: float = 5.0
     max_epochs: int = 100
     steps_per_epoch: int | None = None
-    lr_patience: int = 3
+    lr_patience: int | None = 3
     stop_patience: int | None = 10
     valid_items: int | None = None
     pit: bool = True
@@ -326,8 +326,9 @@ class Trainer:
         self.progress = progress and self.rank == 0
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         # PyTorch's patience counts the bad epochs it *tolerates*: halving after the 3rd needs patience=2.
+        # With lr_patience=None the scheduler is kept (its state is in every checkpoint) but never stepped.
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="max", factor=0.5, patience=config.lr_patience - 1,
+            self.optimizer, mode="max", factor=0.5, patience=(config.lr_patience or 1) - 1,
             threshold=0.0, threshold_mode="abs")
         self.autocast_dtype = (autocast_dtype(self.device, config.amp) if precision is None
                                else PRECISIONS[precision])
@@ -355,8 +356,11 @@ class Trainer:
             self.train_set.set_epoch(self.epoch)
         bs = self.config.batch_size
         indices = list(sampler)[self.step_in_epoch * bs: self.steps_in_epoch() * bs]
+        # The loader's own generator: its worker seeds come from (seed, epoch), not from torch's global state.
+        workers = torch.Generator().manual_seed(self.config.seed * 100_003 + self.epoch)
         return DataLoader(self.train_set, batch_size=bs, sampler=indices, collate_fn=_collate,
-                          num_workers=self.config.num_workers, pin_memory=self.device.type == "cuda")
+                          num_workers=self.config.num_workers, pin_memory=self.device.type == "cuda",
+                          generator=workers)
 
     # ---- one step -------------------------------------------------------------------------------------
     def train_step(self, mix: torch.Tensor, sources: torch.Tensor) -> float:
@@ -479,7 +483,8 @@ class Trainer:
             score = self._record_validation()
         improved = score > self.best
         self.best, self.bad_epochs = (score, 0) if improved else (self.best, self.bad_epochs + 1)
-        self.scheduler.step(score)
+        if self.config.lr_patience is not None:
+            self.scheduler.step(score)
         record = {"epoch": self.epoch + 1, "step": self.step,
                   "train_loss": sum(losses) / max(len(losses), 1),
                   "valid_si_snri": score if self.valid_set is not None else float("nan"),

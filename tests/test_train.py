@@ -113,8 +113,9 @@ def test_learning_rate_halves_after_three_bad_epochs_and_early_stopping():
         lrs.append(t.optimizer.param_groups[0]["lr"])
     assert lrs == [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4]
     assert stops == [False, False, False, False, False, True]
-    never = train.Trainer(config(stop_patience=None), Toy(), None, progress=False)
+    never = train.Trainer(config(lr_patience=None, stop_patience=None), Toy(), None, progress=False)
     assert not any(never._end_epoch([2.0]) for _ in range(20))  # None: no early stopping
+    assert never.optimizer.param_groups[0]["lr"] == 1e-3        # None: the learning rate never halves
 
 
 def test_training_seeds_only_what_it_owns():
@@ -127,10 +128,12 @@ def test_training_seeds_only_what_it_owns():
     torch.testing.assert_close(first.state_dict(), second.state_dict(), rtol=0, atol=0)
     random.seed(5)
     np.random.seed(5)
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    train.fit(ConvTasNet(**MICRO), Toy(), steps=2, seed=0, progress=False)
+    model = ConvTasNet(**MICRO)
+    python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    train.fit(model, Toy(), steps=2, seed=0, progress=False)
     assert random.getstate() == python_state
     assert np.array_equal(np.random.get_state()[1], numpy_state[1])
+    assert torch.equal(torch.get_rng_state(), torch_state)  # the data loader draws from its own generator
 
 
 def test_fit_returns_a_plottable_history_and_fixed_order_option():
