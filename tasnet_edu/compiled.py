@@ -48,6 +48,7 @@ from torch import nn
 from tasnet_edu.errors import CourseError
 from tasnet_edu.models import ConvTasNet
 from tasnet_edu.models.conv_tasnet import ConvTasNetSpec
+from tasnet_edu.separator import copy_members
 from tasnet_edu.tcn import BlockSpec, ConvSpec, NormSpec
 from tasnet_edu.utils import atomic_write, check_finite, check_waveform_batch
 
@@ -455,8 +456,7 @@ class FastConvTasNet(nn.Module):
         self.threads = threads or torch.get_num_threads()
         self.session, self.source, self.export_seconds = _session(model, self.threads, disk_cache)
         # The separator interface (tasnet_edu.separator), then what else describes the network.
-        self.sample_rate, self.n_src, self.stride = model.sample_rate, model.n_src, model.stride
-        self.L, self.config = model.L, model.config
+        copy_members(self, model)
         self.N, self.receptive_field = model.N, model.receptive_field
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:

@@ -160,12 +160,20 @@ def mixture_sdrs(rows: list[dict]) -> list[float]:
     return [r["sdr"] - r["sdri"] for r in rows]
 
 
+def model_rate(model, sample_rate: int | None = None) -> int:
+    """``sample_rate`` when given, else the rate of ``model`` (a separator's ``sample_rate``); a plain module
+    without one is taken to run at the course's rate, ``tasnet_edu.SAMPLE_RATE`` (8 kHz)."""
+    return sample_rate if sample_rate is not None else getattr(model, "sample_rate", SAMPLE_RATE)
+
+
 def evaluate(model: torch.nn.Module, dataset, *, max_items: int | None = None, with_sdr: bool = True,
-             sample_rate: int = SAMPLE_RATE, device=None, progress: bool = True,
+             sample_rate: int | None = None, device=None, progress: bool = True,
              mixture_sdr=None, metrics=DEFAULT_METRICS) -> list[dict]:
     """Per-utterance scores of ``model`` (``(batch, time) → (batch, n_src, time)``) on ``dataset``; each
-    utterance separated whole. Arguments and rows as ``score``; ``device``: where to run it, by default where
-    the model is. The model is left on the device it came on (a chapter goes on calling it there)."""
+    utterance separated whole. Arguments and rows as ``score``; ``sample_rate``: by default the model's
+    (``model_rate``); ``device``: where to run it, by default where the model is. The model is left on the
+    device it came on (a chapter goes on calling it there)."""
+    sample_rate = model_rate(model, sample_rate)
     home = module_device(model, default_device())
     device = torch.device(device) if device is not None else home
     model = model.to(device).eval()
@@ -178,10 +186,11 @@ def evaluate(model: torch.nn.Module, dataset, *, max_items: int | None = None, w
 
 
 @torch.inference_mode()
-def real_time_factor(model: torch.nn.Module, seconds: float = 4.0, sample_rate: int = SAMPLE_RATE,
+def real_time_factor(model: torch.nn.Module, seconds: float = 4.0, sample_rate: int | None = None,
                      repeats: int = 3) -> float:
-    """Compute seconds per second of audio of one forward pass (batch 1, ``seconds`` of noise), best of
-    ``repeats`` after one warm-up, with this process's torch threads. Below 1: faster than real time.
+    """Compute seconds per second of audio of one forward pass (batch 1, ``seconds`` of noise at
+    ``sample_rate``, by default the model's: ``model_rate``), best of ``repeats`` after one warm-up, with
+    this process's torch threads. Below 1: faster than real time.
 
     The number depends on the architecture and the machine, not on the weights, so an untrained model of
     the same configuration gives it too.
@@ -189,7 +198,8 @@ def real_time_factor(model: torch.nn.Module, seconds: float = 4.0, sample_rate: 
     if seconds <= 0 or repeats < 1:
         raise CourseError(f"real_time_factor needs seconds > 0 and repeats ≥ 1, got {seconds}, {repeats}")
     model = model.eval()
-    mix = torch.randn(1, round(seconds * sample_rate), generator=torch.Generator().manual_seed(0),
+    samples = round(seconds * model_rate(model, sample_rate))
+    mix = torch.randn(1, samples, generator=torch.Generator().manual_seed(0),
                       device=next(model.parameters()).device)
     sync = torch.cuda.synchronize if mix.is_cuda else (lambda: None)
     model(mix)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from tasnet_edu import metrics
 from tasnet_edu.errors import CourseError
-from tasnet_edu.separator import Separator, check_separator
+from tasnet_edu.separator import Separator, check_separator, copy_members
 from tasnet_edu.utils import as_tensor, check_finite
 
 CHUNK_SECONDS = 10.0  # model input per step; memory grows with this, not with the file's length
@@ -132,8 +132,7 @@ class ShiftAverage(torch.nn.Module):
                               f"got {shifts}")
         self.model = model
         self.delays = [round(k * model.stride / shifts) for k in range(shifts)]
-        self.sample_rate, self.n_src, self.stride = model.sample_rate, model.n_src, model.stride
-        self.L, self.config = model.L, model.config
+        copy_members(self, model)
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         """``mix`` ``(batch, time)`` → averaged estimates ``(batch, n_src, time)``."""
@@ -176,7 +175,7 @@ def separate_waveform(
     Args:
         wav: ``(time,)`` array or tensor, sampled at the model's rate.
         model: a ``Separator``: maps ``(batch, time)`` to ``(batch, n_src, time)``; its ``sample_rate`` and
-            frame length ``L`` are read.
+            frame length ``L`` are read (an object lacking a member: ``CourseError`` naming it).
         sample_rate: rate of ``wav`` in Hz, used only to turn seconds into samples; the model's by default.
         chunk_seconds: length of each piece given to the model; memory is bounded by it.
         overlap_seconds: samples shared by neighbouring chunks, used to align their speaker order and to
@@ -191,6 +190,7 @@ def separate_waveform(
     Example:
         >>> est = separate_waveform(mix, model, chunk_seconds=4, overlap_seconds=1)  # doctest: +SKIP
     """
+    check_separator(model, "separate_waveform")
     sample_rate = sample_rate or model.sample_rate
     wav = as_mono(wav, name)
     check_long_enough(wav.numel(), sample_rate, model, name)

@@ -28,6 +28,7 @@ the same call, and exits with a non-zero status.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -46,7 +47,7 @@ from tasnet_edu.inference import (
     check_long_enough,
     separate_waveform,
 )
-from tasnet_edu.separator import Separator
+from tasnet_edu.separator import Separator, check_separator
 from tasnet_edu.streaming import StreamingSeparator, stream_chunk_samples, stream_waveform
 
 PEAK = 0.99  # estimates whose peak exceeds 1 are scaled to this peak instead of being clipped
@@ -133,7 +134,8 @@ def separate_file(
     Raises:
         CourseError: naming ``path`` — missing, not audio, empty, NaN/Inf, shorter than one model frame —
         or naming ``out_dir`` (created when missing) or an output file when it cannot be written; a stream
-        without ``stream_chunk_ms``, or ``stream_chunk_ms`` without a stream.
+        without ``stream_chunk_ms``, or ``stream_chunk_ms`` without a stream; a ``separator`` that is
+        neither a stream nor a ``Separator`` (naming the members it lacks).
     """
     streaming = isinstance(separator, StreamingSeparator)
     if streaming and stream_chunk_ms is None:
@@ -142,6 +144,7 @@ def separate_file(
         raise CourseError(f"stream_chunk_ms streams the file: pass a StreamingSeparator, not a "
                           f"{type(separator).__name__} (open_separator builds one)")
     model = separator.model if streaming else separator
+    check_separator(model, "separate_file")
     out_dir = prepare_out_dir(out_dir)
     wav, sr = audio.load(path)
     check_long_enough(wav.shape[0], sr, model, str(path))
@@ -192,10 +195,13 @@ def separate_files(paths, separator: Separator | StreamingSeparator, out_dir, *,
     """Separate every file of ``paths`` into ``out_dir`` (``separate_file``, arguments as there), yielding a
     ``FileResult`` as each one is done.
 
-    A bad input does not stop the others: its ``CourseError`` is in its result. Two inputs with one file name
-    (``a/x.wav``, ``b/x.wav``) would write the same outputs, so the second is refused. Warnings are collected
-    into each result instead of being shown.
+    ``paths``: file paths (``str`` or ``os.PathLike``), or one of them alone. A bad input does not stop the
+    others: its ``CourseError`` is in its result. Two inputs with one file name (``a/x.wav``, ``b/x.wav``)
+    would write the same outputs, so the second is refused. Warnings are collected into each result instead
+    of being shown.
     """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
     first_with_stem = {}
     for path in map(str, paths):
         with warnings.catch_warnings(record=True) as caught:

@@ -57,3 +57,9 @@ def check_separator(obj, who: str) -> None:
         lacks = ", ".join(missing) if missing else "a call (mix) -> estimates"
         raise CourseError(f"{who} needs a separator (tasnet_edu.separator.Separator: {', '.join(MEMBERS)} "
                           f"and a call); {type(obj).__name__} lacks {lacks}")
+
+
+def copy_members(dst, src) -> None:
+    """Give ``dst`` the ``MEMBERS`` of ``src`` (a wrapper or an engine takes those of the model it runs)."""
+    for name in MEMBERS:
+        setattr(dst, name, getattr(src, name))

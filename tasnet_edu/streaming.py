@@ -117,7 +117,11 @@ class StreamingSeparator:
     @property
     def blocks(self) -> list:
         """The eager engine's TCN blocks, as streams, input to output: what each keeps between chunks (its
-        depthwise convolution's history of ``.dconv.keep`` frames, its cLNs' sums)."""
+        depthwise convolution's history of ``.dconv.keep`` frames, its cLNs' sums). The ONNX engine keeps
+        them as arrays of one graph instead: ``CourseError``."""
+        if isinstance(self.network, compiled.FastStream):
+            raise CourseError("the TCN blocks' streams are the eager engine's; the ONNX engine keeps their "
+                              "state in one graph (build the StreamingSeparator with engine=\"eager\")")
         return self.network.tcn.block_streams
 
     def reset(self) -> None:
@@ -185,8 +189,8 @@ def stream_chunk_samples(chunk_ms: float, sample_rate: int) -> int:
     return samples
 
 
-def stream_waveform(wav, model: ConvTasNet | StreamingSeparator, *, chunk: int, progress: bool = False,
-                    name: str = "input", engine: str = "auto") -> torch.Tensor:
+def stream_waveform(wav, stream: StreamingSeparator, *, chunk: int, progress: bool = False,
+                    name: str = "input") -> torch.Tensor:
     """Separate a mono waveform as a stream: ``chunk`` samples per ``StreamingSeparator.push``, then flush.
 
     The model sees the signal as a live input would arrive, and the concatenated stream equals the model on
@@ -195,18 +199,19 @@ def stream_waveform(wav, model: ConvTasNet | StreamingSeparator, *, chunk: int, 
     the one step that reads the whole file, which a live system would fix in advance.
 
     Args:
-        wav: ``(time,)`` at the model's rate; model: a causal cLN ``ConvTasNet`` (else ``CourseError``), or
-            a ``StreamingSeparator`` to reuse (``tasnet-edu separate``: one for every file; reset first);
+        wav: ``(time,)`` at the model's rate;
+        stream: the ``StreamingSeparator`` to run it through (``tasnet-edu separate``: one for every file),
+            reset first; anything else: ``CourseError``;
         chunk: samples per push (any number ≥ 1; need not be a multiple of the encoder hop);
-        progress: a tqdm bar over the chunks; name: how errors and the bar refer to the input;
-        engine: ``StreamingSeparator``'s (``"auto"``: ONNX Runtime where installed, for a model on the CPU);
-            a reused stream keeps its own.
+        progress: a tqdm bar over the chunks; name: how errors and the bar refer to the input.
 
     Returns:
         ``(n_src, time)`` float32 tensor on the CPU.
     """
+    if not isinstance(stream, StreamingSeparator):
+        raise CourseError(f"stream_waveform needs a StreamingSeparator (StreamingSeparator(model)), "
+                          f"got a {type(stream).__name__}")
     wav = as_mono(wav, name)
-    stream = model if isinstance(model, StreamingSeparator) else StreamingSeparator(model, engine)
     stream.reset()
     starts = range(0, wav.numel(), chunk)
     parts = [stream.push(wav[start:start + chunk]) for start in tqdm(starts, desc=name, unit="chunk",

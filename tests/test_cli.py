@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from tasnet_edu import cli
+from tasnet_edu.cli import train as train_command
 
 
 @pytest.mark.parametrize("command", cli.COMMANDS)
@@ -37,3 +38,24 @@ def test_python_m_runs_the_command(module):
     """``python -m tasnet_edu`` and ``python -m tasnet_edu.cli`` (what ``torchrun -m`` starts) run it."""
     run = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.startswith("usage: tasnet-edu ")
+
+
+def train_args(*flags: str):
+    return cli.build_parser("train").parse_args(["train", "--data", "d", "--out", "o", *flags])
+
+
+def test_train_flags_of_zero_override_the_preset():
+    """``--max-db 0`` (equal levels), ``--partial 0`` and ``--seed 0`` are values, not flags left out."""
+    given = train_command.overrides(train_args("--max-db", "0", "--partial", "0", "--seed", "0"))
+    assert given == {"max_db": 0.0, "partial": 0.0, "seed": 0}
+    assert train_command.overrides(train_args()) == {}
+
+
+@pytest.mark.parametrize(("flag", "value", "why"), [
+    ("--epochs", "0", "at least one epoch"), ("--batch-size", "-2", "at least one crop"),
+    ("--lr", "0", "a learning rate must be above 0"), ("--segment", "0", "longer than 0 seconds")])
+def test_train_refuses_sizes_of_zero_or_less_in_one_line(flag, value, why, capsys):
+    """Refused before any data is read or model built (``--data`` and ``--out`` do not exist here)."""
+    assert cli.main(["train", "--data", "d", "--out", "o", flag, value]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tasnet-edu train: error: {flag} ") and why in err[0]

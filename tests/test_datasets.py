@@ -246,3 +246,17 @@ def test_dynamic_mix_pseudo_speakers_change_people_only(tmp_path):
         torch.testing.assert_close(nobody[i][1], plain[i][1])
         assert not torch.allclose(people[i][1], plain[i][1], atol=1e-3)
         torch.testing.assert_close(people[i][1].sum(0), people[i][0])
+
+
+def test_course_lookups_name_a_manifest_that_cannot_be_parsed(tmp_path):
+    """A manifest.json cut short is an error naming it, not a corpus of other naming (every file its own
+    speaker, nobody a person); the generator's cache check still reads it as no manifest, and remakes it."""
+    from tasnet_edu.data.datasets import course_people, course_speakers
+    from tasnet_edu.data.layout import read_manifest
+
+    (tmp_path / "manifest.json").write_text('{"splits": {"tr": ')
+    for lookup in (course_speakers, course_people):
+        with pytest.raises(CourseError, match=r"manifest\.json cannot be read .*tasnet-edu make-data"):
+            lookup(tmp_path)
+    assert read_manifest(tmp_path) is None
+    assert course_speakers(tmp_path / "none") is None and not course_people(tmp_path / "none")(tmp_path, 0)

@@ -111,6 +111,23 @@ def test_real_time_factor_is_positive_and_checks_its_arguments():
         evaluate.real_time_factor(two_output_model(model), seconds=0)
 
 
+def test_a_separators_own_rate_is_the_default(tree):
+    """A 16 kHz separator is scored at 16 kHz: an utterance of n samples lasts n / 16000 s (STOI and PESQ get
+    that rate too), and ``real_time_factor`` feeds it 16000 samples a second."""
+    data = WSJ0Mix(tree, "tt", segment=None)
+    oracle = Oracle(data)
+    oracle.sample_rate = 16000
+    rows = evaluate.evaluate(oracle, data, with_sdr=False, progress=False)
+    assert [r["seconds"] for r in rows] == [0.25, 0.3, 0.35]
+    rows = evaluate.evaluate(oracle, data, with_sdr=False, progress=False, sample_rate=8000)
+    assert [r["seconds"] for r in rows] == [0.5, 0.6, 0.7]  # an explicit rate wins
+    model, lengths = two_output_model(torch.nn.Conv1d(1, 2, 3, padding="same")), []
+    model.sample_rate = 16000
+    model.register_forward_pre_hook(lambda _, args: lengths.append(args[0].shape[-1]))
+    evaluate.real_time_factor(model, seconds=0.25, repeats=1)
+    assert lengths == [4000, 4000]  # the warm-up, then one timed pass
+
+
 def two_output_model(conv):
     """A (batch, time) → (batch, 2, time) module around a conv layer."""
 

@@ -29,12 +29,11 @@ RATE = 8000
 class ShufflingOracle(nn.Module):
     """Knows the mixture and its sources; returns the sources of any chunk, in a random order each call."""
 
-    L = 16
-    sample_rate = RATE
+    sample_rate, stride, L, config = RATE, 8, 16, {}
 
     def __init__(self, mix: torch.Tensor, sources: torch.Tensor, seed: int = 0):
         super().__init__()
-        self.mix, self.sources = mix, sources
+        self.mix, self.sources, self.n_src = mix, sources, len(sources)
         self.generator = torch.Generator().manual_seed(seed)
         self.orders: list[list[int]] = []
         self.lengths: list[int] = []
@@ -53,12 +52,11 @@ class ShufflingOracle(nn.Module):
 class Gains(nn.Module):
     """A stand-in separator: source k is the mixture times ``gains[k]`` (so every output is predictable)."""
 
-    L = 16
-    sample_rate = RATE
+    sample_rate, stride, L, config = RATE, 8, 16, {}
 
     def __init__(self, *gains: float):
         super().__init__()
-        self.gains = torch.tensor(gains).view(1, -1, 1)
+        self.gains, self.n_src = torch.tensor(gains).view(1, -1, 1), len(gains)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.unsqueeze(1) * self.gains
@@ -111,6 +109,16 @@ def test_chunk_starts_cover_the_signal_with_full_chunks():
         assert all(b - a <= 70 for a, b in zip(starts, starts[1:], strict=False))
 
 
+def test_separating_needs_a_separator(tmp_path):
+    """A plain module is refused naming the members it lacks, before any file is read or folder made."""
+    lacks = "needs a separator .*Identity lacks sample_rate, n_src, stride, L, config"
+    with pytest.raises(CourseError, match=f"separate_waveform {lacks}"):
+        inference.separate_waveform(torch.zeros(RATE), nn.Identity())
+    with pytest.raises(CourseError, match=f"separate_file {lacks}"):
+        separate.separate_file(tmp_path / "missing.wav", nn.Identity(), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_waveform_errors_name_the_input():
     model = Gains(1.0, 1.0)
     with pytest.raises(CourseError, match="clip.wav.*shorter than one frame"):
@@ -145,6 +153,15 @@ def test_stereo_int16_input_is_downmixed_with_a_notice(tmp_path):
         out = separate.separate_file(tmp_path / "duet.wav", Gains(1.0, 1.0), tmp_path)
     got, _ = sf.read(out[0], dtype="float32")
     assert np.abs(got - (left + right) / 2).max() < 2e-4  # int16 scaled to [-1, 1], then the mean
+
+
+def test_separate_files_takes_one_path_alone(tmp_path):
+    """One path, a ``str`` or a ``Path``, is one input (not a string of one-letter paths)."""
+    sf.write(tmp_path / "a.wav", tone(0.3, RATE), RATE)
+    for path in (tmp_path / "a.wav", str(tmp_path / "a.wav")):
+        (result,) = separate.separate_files(path, Gains(1.0, 1.0), tmp_path / "out")
+        assert result.path == str(tmp_path / "a.wav") and result.error is None
+        assert [p.name for p in result.written] == ["a_s1.wav", "a_s2.wav"]
 
 
 def test_outputs_are_rescaled_together_not_clipped(tmp_path):
@@ -356,8 +373,8 @@ def test_shift_average_refuses_shifts_outside_one_hop(shifts):
 
 
 def test_shift_average_needs_a_separator():
-    with pytest.raises(CourseError, match="shift averaging needs a separator .*Gains lacks n_src, stride"):
-        inference.ShiftAverage(Gains(1.0, 1.0), 2)
+    with pytest.raises(CourseError, match="shift averaging needs a separator .*Identity lacks sample_rate"):
+        inference.ShiftAverage(nn.Identity(), 2)
 
 
 def test_cli_shifts(tmp_path, separate_only, capsys):

@@ -173,6 +173,12 @@ def test_eager_blocks_keep_the_receptive_field_less_one_frame(model):
 
 
 @pytest.mark.parametrize("engine", ENGINES[1:])
+def test_onnx_engine_has_no_eager_blocks(model, engine):
+    with pytest.raises(CourseError, match=r"blocks' streams are the eager engine's.*engine=\"eager\""):
+        _ = StreamingSeparator(model, engine).blocks
+
+
+@pytest.mark.parametrize("engine", ENGINES[1:])
 def test_onnx_engine_state_does_not_grow_with_the_stream(model, engine):
     """The ONNX engine's state (decoder tail, cLN sums, depthwise histories) keeps its shapes: each call
     reads and writes the same arrays, whatever the stream's length."""
@@ -186,6 +192,17 @@ def test_onnx_engine_state_does_not_grow_with_the_stream(model, engine):
             shapes.append({name: array.shape for name, array in fast.state.items()})
     assert shapes[0] == shapes[1] and len(shapes[0]) == 2 + 2 * 5  # tail, sums, R·X histories
     assert fast.frames == separator.frames_processed == 999
+
+
+def test_stream_waveform_takes_a_stream_only(model, mix):
+    """``stream_waveform`` runs a ``StreamingSeparator`` (reset first); a bare model is refused."""
+    separator = StreamingSeparator(model, engine="eager")
+    separator.push(mix[:100])  # a stream left half-way: reset before the waveform
+    first = streaming.stream_waveform(mix[:2000], separator, chunk=37)
+    assert first.shape == (2, 2000)
+    assert torch.equal(streaming.stream_waveform(mix[:2000], separator, chunk=37), first)  # flushed, reset
+    with pytest.raises(CourseError, match="stream_waveform needs a StreamingSeparator .*got a ConvTasNet"):
+        streaming.stream_waveform(mix[:2000], model, chunk=37)
 
 
 def test_unknown_engine_is_refused(model):

@@ -46,16 +46,24 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+#: The flags that must be above 0 when given → what a value of 0 or less would mean.
+POSITIVE = {"epochs": "a run needs at least one epoch", "batch_size": "a batch needs at least one crop",
+            "segment": "a training crop must be longer than 0 seconds",
+            "lr": "a learning rate must be above 0"}
+
+
 def overrides(args: argparse.Namespace) -> dict:
-    """The ``TrainConfig`` fields the flags set: those given (a zero or empty value counts as not given,
-    except ``--seed 0``), and the switches that are on."""
-    if args.segment is not None and args.segment <= 0:
-        raise CourseError(f"--segment {args.segment}: a training crop must be longer than 0 seconds")
+    """The ``TrainConfig`` fields the flags set: those given (``--max-db 0`` and ``--partial 0`` too), and the
+    switches that are on. ``--epochs``, ``--batch-size``, ``--segment`` and ``--lr`` of 0 or less:
+    ``CourseError``."""
+    for name, why in POSITIVE.items():
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise CourseError(f"--{name.replace('_', '-')} {value}: {why}")
     given = {k: v for k, v in {"max_epochs": args.epochs, "batch_size": args.batch_size,
                                "segment": args.segment, "lr": args.lr, "level": args.level,
-                               "max_db": args.max_db, "partial": args.partial}.items() if v}
-    if args.seed is not None:
-        given["seed"] = args.seed
+                               "max_db": args.max_db, "partial": args.partial, "seed": args.seed}.items()
+             if v is not None}
     if args.pseudo_speakers:
         given["pseudo_speakers"] = True
     if args.dynamic_mix:

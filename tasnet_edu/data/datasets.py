@@ -267,9 +267,9 @@ def course_speakers(root) -> Callable[[Path, int], str] | None:
     The course's files are numbered (``00000.wav``), so the speaker comes from ``manifest.json``: each
     source's recorded speaker group (``layout.source_group``: an espeak dialect and variant ``en-us+m3``, a
     Pico voice, a person), which the generator never mixes with itself either. A file the manifest does not
-    list falls back to ``wsj0_speaker``.
+    list falls back to ``wsj0_speaker``. A ``manifest.json`` that cannot be parsed: ``CourseError`` naming it.
     """
-    manifest = layout.read_manifest(root)
+    manifest = layout.load_manifest(root)
     if manifest is None:
         return None
     groups = {key: layout.source_group(record) for key, record in layout.sources_by_file(manifest).items()}
@@ -278,8 +278,9 @@ def course_speakers(root) -> Callable[[Path, int], str] | None:
 
 def course_people(root) -> Callable[[Path, int], bool]:
     """``is_person(path, source_index)`` for data made by ``tasnet-edu make-data``: whether that source is a
-    recording of a person (``kind`` ``natural`` in ``manifest.json``); always ``False`` without a manifest."""
-    manifest = layout.read_manifest(root) or {"splits": {}}
+    recording of a person (``kind`` ``natural`` in ``manifest.json``); always ``False`` without a manifest.
+    A ``manifest.json`` that cannot be parsed: ``CourseError`` naming it."""
+    manifest = layout.load_manifest(root) or {"splits": {}}
     people = {key for key, record in layout.sources_by_file(manifest).items()
               if layout.source_kind(record) == "natural"}
     return lambda path, k: (path.parent.parent.name, path.name, k) in people

@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tasnet_edu.errors import CourseError
+
 SPLIT_DIRS = {"train": "tr", "valid": "cv", "test": "tt"}
 SPLIT_ALIASES = {**SPLIT_DIRS, "validation": "cv"}
 MIX_DIR = "mix"
@@ -44,11 +46,26 @@ def file_name(index: int) -> str:
     return f"{index:05d}.wav"
 
 
-def read_manifest(root) -> dict | None:
-    """The manifest of a generated dataset, or ``None`` when ``root`` holds none (or an unreadable one)."""
+def load_manifest(root) -> dict | None:
+    """The manifest of a generated dataset, or ``None`` when ``root`` holds none; ``CourseError`` naming the
+    file when it is there but cannot be read or parsed (its readers would otherwise take the data for another
+    corpus)."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        return None
     try:
-        return json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CourseError(f"{path} cannot be read ({err}); regenerate the dataset with tasnet-edu make-data, "
+                          "or remove the file to read the folder as another corpus") from None
+
+
+def read_manifest(root) -> dict | None:
+    """The manifest of a generated dataset, or ``None`` when ``root`` holds none or an unreadable one (the
+    generator's cache check: either way the dataset is made again)."""
+    try:
+        return load_manifest(root)
+    except CourseError:
         return None
 
 

@@ -120,7 +120,9 @@ def _level(wav: np.ndarray, level: str, sample_rate: int) -> float:
 
 
 def render_mixture(plan: MixturePlan, families: Mapping, sample_rate: int = SAMPLE_RATE) -> Rendered:
-    """Synthesise (or read) and mix one planned mixture → int16 ``(mix, s1, s2)``, each ``(time,)``.
+    """Synthesise (or read) and mix one planned mixture → a ``Rendered``: int16 ``waves`` ``(mix, s1, s2)``,
+    each ``(time,)``, with their length in seconds, the files each source read, and (with an ``Overlap``)
+    each talker's start and how long both talk at once.
 
     ``families`` maps each source's ``kind`` to the family that speaks it (``Recipe.families``).
     ``mix == s1 + s2`` holds exactly on the stored 16-bit samples. A plan with a partial ``overlap`` pads
