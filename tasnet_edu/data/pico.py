@@ -133,11 +133,6 @@ class PicoSpeaker:
         return {"name": self.name, **asdict(self)}
 
 
-def voice_of(name: str) -> str | None:
-    """``pico/de-DE/p64…`` → ``pico/de-DE`` (its voice: the speaker group); ``None`` for other names."""
-    return "/".join(name.split("/")[:2]) if name.startswith(PREFIX) else None
-
-
 def _speaker(voice: str, k: int) -> PicoSpeaker:
     """The ``k``-th speaker of ``voice``; even ``k`` are lowered toward a man's voice."""
     rng = np.random.default_rng(int(speech.stable_unit("pico-speaker", voice, k) * 2**63))
