@@ -355,8 +355,7 @@ def to_onnx_stream(model: ConvTasNet) -> bytes:
     final samples and the last tail are ``model``'s output (``streaming.StreamingSeparator``).
     """
     _check_model(model)
-    if not (model.config["causal"] and model.config["norm"] == "cLN"):
-        raise CourseError("a streaming graph needs a causal Conv-TasNet with cLN (causal=True, norm='cLN')")
+    model.check_streamable()
     g, spec = _Onnx(), model.describe()
     g.stream = carry = _StreamCarry()
     n_src, overlap = model.n_src, model.L - model.stride

@@ -39,31 +39,6 @@ from tasnet_edu.models import ConvTasNet
 from tasnet_edu.utils import as_tensor, check_finite
 
 
-def check_streamable(model) -> None:
-    """Raise ``CourseError`` saying why, unless ``model`` is a causal, cLN ``ConvTasNet``.
-
-    A non-causal model cannot stream: its centred depthwise convolutions need future frames, and gLN
-    normalises every frame with the statistics of the whole utterance, so no output would be final before
-    the input ends.
-    """
-    if not isinstance(model, ConvTasNet):
-        raise CourseError(f"streaming needs a tasnet_edu ConvTasNet, got a {type(model).__name__}")
-    c = model.config
-    if c["causal"] and c["norm"] == "cLN":
-        return
-    why = []
-    if not c["causal"]:
-        ahead = c["R"] * (c["P"] - 1 - (c["P"] - 1) // 2) * (2 ** c["X"] - 1)  # future taps of every block
-        ms = 1000 * ahead * model.stride / model.sample_rate
-        why.append(f"its centred depthwise convolutions look {ahead} frames ({ms:.0f} ms) into the future")
-    if c["norm"] == "gLN":
-        why.append("gLN normalises every frame with statistics of the whole utterance, future included")
-    elif c["norm"] != "cLN":
-        why.append(f"norm={c['norm']!r} is not streamed here (only cLN's running statistics are)")
-    raise CourseError(f"streaming needs a causal Conv-TasNet (causal=True, norm='cLN'); this one has "
-                      f"causal={c['causal']}, norm={c['norm']!r}: {'; '.join(why)}")
-
-
 class StreamingSeparator:
     """Separate a stream with a causal Conv-TasNet: ``push`` new samples, get back the final ones.
 
@@ -107,7 +82,9 @@ class StreamingSeparator:
     """
 
     def __init__(self, model: ConvTasNet, engine: str = "auto"):
-        check_streamable(model)
+        if not isinstance(model, ConvTasNet):
+            raise CourseError(f"streaming needs a tasnet_edu ConvTasNet, got a {type(model).__name__}")
+        model.check_streamable()
         self.model = model
         self.L, self.S, self.n_src = model.L, model.stride, model.n_src
         self.device = next(model.parameters()).device

@@ -177,7 +177,31 @@ class ConvTasNet(nn.Module):
         chained over a signal padded to whole frames, the finals and the last tail are ``self(signal)``.
         The weights are read in place, not copied (views taken at ``reset``).
         """
+        self.check_streamable()
         return _ConvTasNetStream(self)
+
+    def check_streamable(self) -> None:
+        """Raise ``CourseError`` saying why, unless this model is causal with cLN.
+
+        A non-causal model cannot stream: its centred depthwise convolutions need future frames, and gLN
+        normalises every frame with the statistics of the whole utterance, so no output would be final before
+        the input ends.
+        """
+        c = self.config
+        if c["causal"] and c["norm"] == "cLN":
+            return
+        why = []
+        if not c["causal"]:
+            ahead = c["R"] * (c["P"] - 1 - (c["P"] - 1) // 2) * (2 ** c["X"] - 1)  # every block's future taps
+            ms = 1000 * ahead * self.stride / self.sample_rate
+            why.append(f"its centred depthwise convolutions look {ahead} frames ({ms:.0f} ms) into the "
+                       "future")
+        if c["norm"] == "gLN":
+            why.append("gLN normalises every frame with statistics of the whole utterance, future included")
+        elif c["norm"] != "cLN":
+            why.append(f"norm={c['norm']!r} is not streamed here (only cLN's running statistics are)")
+        raise CourseError(f"streaming needs a causal Conv-TasNet (causal=True, norm='cLN'); this one has "
+                          f"causal={c['causal']}, norm={c['norm']!r}: {'; '.join(why)}")
 
     def describe(self) -> ConvTasNetSpec:
         """Every weight of the model, stage by stage, as a ``ConvTasNetSpec`` (detached views)."""
