@@ -146,6 +146,30 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
+def per_mixture(rows: list[dict]) -> dict[str, tuple[float, bool]]:
+    """``{file: (mean SI-SNRi of its sources, partly overlapped)}``."""
+    by_file: dict[str, list[dict]] = {}
+    for row in rows:
+        by_file.setdefault(row["file"], []).append(row)
+    return {f: (statistics.fmean(r["si_snri"] for r in rs), rs[0]["partial"]) for f, rs in by_file.items()}
+
+
+def paired(result: dict, pairs: list[tuple[str, str]]) -> str:
+    """A markdown table of ``other − base`` for each ``(base, other)``: SI-SNRi paired over the same mixtures
+    (all, full, partial; mean ± 95 %) and the single-talker leakage medians' difference (dB)."""
+    lines = ["| base → other | all | full | partial | leakage median |", "|---|---|---|---|---|"]
+    for base, other in pairs:
+        a, b = (per_mixture(result["models"][m]["sources"]) for m in (base, other))
+        cells = []
+        for keep in (lambda _: True, lambda partial: not partial, lambda partial: partial):
+            diffs = [b[f][0] - a[f][0] for f in a if keep(a[f][1])]
+            mean, half = mean_interval(diffs)
+            cells.append(f"{mean:+.2f} ± {half:.2f} ({len(diffs)})")
+        leak = [statistics.median(x["db"] for x in result["models"][m]["leakage"]) for m in (base, other)]
+        lines.append(f"| {base} → {other} | " + " | ".join(cells) + f" | {leak[1] - leak[0]:+.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/real-wide"))
@@ -157,11 +181,15 @@ def main() -> None:
     parser.add_argument("--no-sdr", action="store_true", help="SI-SNRi only (BSS-Eval is the slow part)")
     parser.add_argument("--out", type=Path, help="write the per-source rows and leakage as JSON")
     parser.add_argument("--report", type=Path, nargs="+", help="print the tables of earlier --out files")
+    parser.add_argument("--paired", nargs=2, action="append", metavar=("BASE", "OTHER"),
+                        help="with --report: also OTHER − BASE paired over the same mixtures (repeatable)")
     args = parser.parse_args()
     if args.report:
         results = [json.loads(p.read_text()) for p in args.report]
         merged = {**results[0], "models": {k: v for r in results for k, v in r["models"].items()}}
         print(report(merged))
+        if args.paired:
+            print("\n" + paired(merged, args.paired))
         return
     torch.set_num_threads(1)
     result = run(args)

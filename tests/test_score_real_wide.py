@@ -1,0 +1,22 @@
+"""scripts/score_real_wide.py's paired comparison: differences over the same mixtures, overlap kept apart."""
+
+import score_real_wide  # scripts/ is on pytest's pythonpath (pyproject.toml)
+
+
+def rows(scores):
+    """Two sources per mixture; mixtures 0-1 fully, 2-3 partly overlapped."""
+    return [{"file": f"{i:05d}.wav", "k": k, "partial": i >= 2, "si_snri": s + k}
+            for i, s in enumerate(scores) for k in (0, 1)]
+
+
+def test_paired_differences_are_taken_per_mixture_and_per_overlap():
+    result = {"models": {
+        "base": {"sources": rows([1.0, 2.0, 3.0, 4.0]), "leakage": [{"db": 3.0}, {"db": 5.0}]},
+        "new": {"sources": rows([2.0, 3.0, 3.5, 4.5]), "leakage": [{"db": 9.0}, {"db": 11.0}]}}}
+    assert score_real_wide.per_mixture(result["models"]["base"]["sources"])["00002.wav"] == (3.5, True)
+    line = score_real_wide.paired(result, [("base", "new")]).splitlines()[-1]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[0] == "base → new"
+    assert cells[1].startswith("+0.75 ± ") and cells[1].endswith("(4)")
+    assert cells[2] == "+1.00 ± 0.00 (2)" and cells[3] == "+0.50 ± 0.00 (2)"
+    assert cells[4] == "+6.0"
