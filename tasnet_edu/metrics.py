@@ -22,6 +22,8 @@ metric never silently reorders what it is told to score.
   packages of the ``metrics`` extra, imported when first called.
 - ``pairwise_si_snr`` → ``pit_si_snr``: utterance-level permutation-invariant training (uPIT, Kolbæk et al.
   2017) built from the ``(batch, n_est, n_ref)`` matrix of SI-SNRs, as asteroid's PIT wrapper does.
+- ``silence_aware_si_snr`` → ``pit_silence_aware_si_snr``: the same loss for crops in which a source is
+  digital silence (one talker alone): such an output is scored by how far it stays below the mixture.
 """
 
 from __future__ import annotations
@@ -411,3 +413,59 @@ def pit_si_snri(est, ref, mix, eps: float = 1e-8) -> tuple[torch.Tensor, torch.T
     with torch.no_grad():  # the order is chosen, not learned
         perm = best_permutation(pairwise_si_snr(est, ref, eps))
     return si_snri(apply_permutation(est, perm), ref, mix, eps), perm
+
+
+def _silence_aware_si_snr(est: torch.Tensor, ref: torch.Tensor, mix: torch.Tensor, max_db: float,
+                          eps: float) -> torch.Tensor:
+    """``silence_aware_si_snr`` without input checks; ``est``, ``ref`` and ``mix`` broadcast together."""
+    with torch.autocast(device_type=est.device.type, enabled=False):
+        tau = 10 ** (-max_db / 10)
+        mix_energy = mix.pow(2).sum(dim=-1)
+        # eps on both energies, as in _si_snr: a silent mixture and a silent estimate give 0 dB, not 0/0.
+        below_mix = 10 * torch.log10((mix_energy + eps) / (est.pow(2).sum(dim=-1) + tau * mix_energy + eps))
+        # Both branches are finite, so torch.where passes finite gradients through the one it keeps.
+        silent = ref.pow(2).sum(dim=-1) <= eps
+        return torch.where(silent, below_mix, _si_snr(est, ref, eps))
+
+
+def silence_aware_si_snr(est, ref, mix, max_db: float = 30.0, eps: float = 1e-8) -> torch.Tensor:
+    """SI-SNR (dB) that stays defined when a reference is digital silence, for training on lone talkers.
+
+    Shapes: est, ref ``(..., n_src, time)``, mix ``(..., time)`` → ``(..., n_src)``, in the given order.
+
+    A reference whose energy is at most ``eps`` counts as silent. Its estimate should be silent too, so it
+    scores how far the estimate's energy stays below the mixture's, with a soft threshold at ``max_db``
+    (Wisdom et al. 2020, MixIT, NeurIPS):
+
+        10 log10(‖x‖² / (‖ŝ‖² + τ ‖x‖²)),   τ = 10^(−max_db / 10)
+
+    The energies are taken as they are, not zero-mean: an offset in an output that should be silent is
+    leakage too. A silent estimate scores ``max_db``; one as loud as the mixture about 0 dB. The threshold
+    keeps the loss from pushing a silent output ever lower. Every other reference scores the usual SI-SNR
+    (``si_snr``).
+    Computed in float32 (float64 stays float64), also under autocast; differentiable, with finite gradients.
+    """
+    est, ref = _checked_pair(est, ref)
+    return _silence_aware_si_snr(est, ref, _mixture_as_estimates(mix, ref), max_db, eps)
+
+
+def pit_silence_aware_si_snr(est, ref, mix, max_db: float = 30.0,
+                             eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Utterance-level PIT loss on ``silence_aware_si_snr``: as ``pit_si_snr``, but a silent reference is
+    matched with the output that best stays silent, and the loss stays defined.
+
+    Args:
+        est, ref: ``(batch, n_src, time)``; mix: ``(batch, time)``.
+        max_db, eps: as ``silence_aware_si_snr``.
+
+    Returns:
+        loss: scalar, the negative mean score (dB) of the best permutation over batch and sources;
+            differentiable, computed in float32.
+        perm: ``(batch, n_src)`` long; ``apply_permutation(est, perm)`` puts the estimates in reference order.
+    """
+    est, ref = _checked_batch(est, ref)
+    mixes = _mixture_as_estimates(mix, ref)  # (batch, n_src, time), every row the mixture
+    with torch.no_grad():  # the order is chosen on the (batch, n_est, n_ref) matrix, without gradient
+        pairwise = _silence_aware_si_snr(est.unsqueeze(2), ref.unsqueeze(1), mixes.unsqueeze(1), max_db, eps)
+        perm = best_permutation(pairwise)
+    return -_silence_aware_si_snr(apply_permutation(est, perm), ref, mixes, max_db, eps).mean(), perm

@@ -87,6 +87,10 @@ class TrainConfig:
     (``level="rms"``) or on its active speech (``"active"``, for natural speech with pauses), their difference
     uniform in 0–``max_db`` dB, a ``partial`` share of mixtures in which one talker starts later or stops
     earlier, and people turned into ``pseudo_speakers`` (``data.voices``); ``num_workers`` loader processes.
+    ``single``: with dynamic mixing, this share of crops holds one talker alone; the other source is digital
+    silence. Plain SI-SNR is undefined for a silent reference, so with ``single > 0`` the loss is
+    ``metrics.pit_silence_aware_si_snr``: the silent source's output is scored by how far it stays below the
+    mixture (at most 30 dB). At 0 (the default) the loss and the data are exactly as without it.
     Optimisation: Adam at ``lr``; ``clip`` the gradient's L2 norm; ``max_epochs``; ``steps_per_epoch``
     (``None``: one pass over the training set); the learning rate halves after ``lr_patience`` epochs without
     a better validation SI-SNRi (``None``: never) and training stops after ``stop_patience`` such epochs
@@ -109,6 +113,7 @@ class TrainConfig:
     max_db: float = 5.0  # wsj0-2mix's range; real recordings need wider (one person nearer the microphone)
     partial: float = 0.0  # share of partly overlapped mixtures (real talk has turns and pauses)
     pseudo_speakers: bool = False  # each person's crops get new pitch and formant factors: more voices
+    single: float = 0.0  # share of crops of one talker alone: a lone voice must leave one output silent
     num_workers: int = 0
     lr: float = 1e-3
     clip: float = 5.0
@@ -184,28 +189,41 @@ def si_snr_loss(est: torch.Tensor, ref: torch.Tensor, pit: bool = True) -> torch
     return metrics.pit_si_snr(est, ref)[0] if pit else fixed_order_si_snr_loss(est, ref)
 
 
+def silence_aware_loss(est: torch.Tensor, ref: torch.Tensor, mix: torch.Tensor,
+                       pit: bool = True) -> torch.Tensor:
+    """Training loss of estimates ``(batch, n_src, time)`` against references that may be digital silence,
+    given the mixtures ``(batch, time)``: the negative mean ``metrics.silence_aware_si_snr``, uPIT or
+    fixed-order."""
+    if pit:
+        return metrics.pit_silence_aware_si_snr(est, ref, mix)[0]
+    return -metrics.silence_aware_si_snr(est, ref, mix).mean()
+
+
 class Objective(torch.nn.Module):
     """A model and its training loss as one module: ``(mix, sources) → scalar loss``.
 
     The model's own ``loss(mix, sources)`` when it has one (``DeepClustering``: the affinity loss on its
     embeddings); otherwise the uPIT (or, with ``pit=False``, fixed-order) SI-SNR loss of ``model(mix)``,
-    computed in float32 even under autocast. One module, so that DistributedDataParallel wraps the whole
-    forward pass of a step, whichever loss it is.
+    computed in float32 even under autocast. ``silence_aware=True`` (``TrainConfig.single > 0``) scores
+    silent references too (``metrics.pit_silence_aware_si_snr``, or its fixed-order form with ``pit=False``).
+    One module, so that DistributedDataParallel wraps the whole forward pass of a step, whichever loss it is.
 
     A non-finite output raises nothing here: it makes the loss NaN (``utils.defer_non_finite``), which
     ``Trainer.train_step`` checks once per step on every process at the same point (a process that raised
     here, before the backward pass, would leave the others waiting in the gradient all-reduce).
     """
 
-    def __init__(self, model: torch.nn.Module, pit: bool = True):
+    def __init__(self, model: torch.nn.Module, pit: bool = True, silence_aware: bool = False):
         super().__init__()
-        self.model, self.pit = model, pit
+        self.model, self.pit, self.silence_aware = model, pit, silence_aware
 
     def forward(self, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
         own_loss = getattr(self.model, "loss", None)
         if callable(own_loss):
             return own_loss(mix, sources)
         est, factor = defer_non_finite(self.model(mix).float())
+        if self.silence_aware:
+            return silence_aware_loss(est, sources, mix, self.pit) * factor
         return si_snr_loss(est, sources, self.pit) * factor
 
 
@@ -317,7 +335,7 @@ class Trainer:
             config.model_class = type(model).__name__
             config.model_config = dict(getattr(model, "config", config.model_config))
         self.model = model.to(self.device)
-        objective = Objective(self.model, config.pit)
+        objective = Objective(self.model, config.pit, silence_aware=config.single > 0)
         self.distributed = dist.is_initialized()
         self.objective = DistributedDataParallel(objective) if self.distributed else objective
         self.train_set, self.valid_set, self.valid_name = train_set, valid_set, valid_name
@@ -681,7 +699,7 @@ def make_datasets(kind: str, root, config: TrainConfig, split_train="tr", split_
                               "use --dataset wsj0-2mix")
         train = dynamic.DynamicMix(root, split_train, segment=config.segment, seed=config.seed,
                                    level=config.level, max_db=config.max_db, partial=config.partial,
-                                   pseudo_speakers=config.pseudo_speakers, **common)
+                                   pseudo_speakers=config.pseudo_speakers, single=config.single, **common)
     else:
         train = datasets.corpus(kind, root, split_train, segment=config.segment, seed=config.seed, **common)
     valid = datasets.corpus(kind, valid_root or root, split_valid, segment=None, **common)

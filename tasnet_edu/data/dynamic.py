@@ -3,9 +3,9 @@
 ``DynamicMix`` reads a dataset in the wsj0-2mix layout (the course's or the real corpus) through
 ``datasets.WSJ0Mix`` and pairs its source files anew for every item and epoch, with the wsj0-2mix level rule
 (relative level uniform in 0–5 dB) by default; wider levels (``max_db``), a share of partly overlapped
-mixtures (``partial``) and pseudo-speakers (``pseudo_speakers``, which change a person's voice with
-``voices``) are options. Who speaks in each file comes from the dataset's manifest
-(``datasets.course_speakers``).
+mixtures (``partial``), pseudo-speakers (``pseudo_speakers``, which change a person's voice with
+``voices``) and a share of one talker alone (``single``) are options. Who speaks in each file comes from the
+dataset's manifest (``datasets.course_speakers``).
 """
 
 from __future__ import annotations
@@ -62,6 +62,9 @@ class DynamicMix(Dataset):
         pseudo_speakers: each crop of a person (``is_person``) gets its own formant and pitch factors
             (``voices.draw``, ``voices.transform``) before it is levelled; espeak voices stay as they are.
         is_person: ``is_person(path, source_index) -> bool``; default ``course_people(root)``.
+        single: the share of items whose last source is digital silence (zeros): the first talker alone
+            (with two sources), so that the model learns to keep one output silent (0: none). The source
+            is silenced after levelling, so no level is computed on silence.
 
     The options draw from random streams of their own: left at their defaults, the items are the ones made
     without them.
@@ -73,7 +76,8 @@ class DynamicMix(Dataset):
                  segment: float = 4.0, seed: int = 0, epoch_size: int | None = None,
                  speaker_of: Callable[[Path, int], str] | None = None, level: str = "rms",
                  keep: Callable[[Path, int], bool] | None = None, max_db: float = 5.0, partial: float = 0.0,
-                 pseudo_speakers: bool = False, is_person: Callable[[Path, int], bool] | None = None):
+                 pseudo_speakers: bool = False, is_person: Callable[[Path, int], bool] | None = None,
+                 single: float = 0.0):
         if segment is None or segment <= 0:
             raise CourseError("DynamicMix needs a segment length in seconds (mixtures are built from crops)")
         files = datasets.WSJ0Mix(root, split, n_src=n_src, sample_rate=sample_rate, segment=None).rows
@@ -87,7 +91,9 @@ class DynamicMix(Dataset):
         if not 0 <= max_db <= 30 or not 0 <= partial <= 1:
             raise CourseError(f"max_db must be in 0–30 dB and partial a share in 0–1, got {max_db}, "
                               f"{partial}")
-        self.max_db, self.partial = float(max_db), float(partial)
+        if not 0 <= single <= 1:
+            raise CourseError(f"single must be a share in 0–1, got {single}")
+        self.max_db, self.partial, self.single = float(max_db), float(partial), float(single)
         self.people = None  # the files of people, when they become pseudo-speakers
         if pseudo_speakers:
             is_person = is_person or datasets.course_people(root)
@@ -139,6 +145,9 @@ class DynamicMix(Dataset):
         shifts = np.random.default_rng([self.seed, self.epoch, index, 7]) if self.partial else None
         if shifts is not None and shifts.random() < self.partial:
             sources[-1] = shift_partly(sources[-1], shifts, self.sample_rate)
+        alone = np.random.default_rng([self.seed, self.epoch, index, 9]) if self.single else None
+        if alone is not None and alone.random() < self.single:
+            sources[-1] = 0.0
         sources = torch.from_numpy(sources.astype(np.float32))
         return sources.sum(0), sources
 
