@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from tasnet_edu import masks, metrics, pretrained
-from tasnet_edu.data import WSJ0Mix, mixtures, natural
+from tasnet_edu.data import WSJ0Mix, layout, mixtures, natural
 from tasnet_edu.evaluate import mean_interval, single_talker_leakage
 
 MODELS = ("course-small", "course-small-causal", "course-small-espeak", "deep-clustering")
@@ -170,6 +170,47 @@ def paired(result: dict, pairs: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def card_entry(result: dict, model: str, max_db: float | None = None) -> dict:
+    """A model card's ``scores`` entry for ``model`` in a ``run`` result (``pretrained.card``'s form): SI-SNRi
+    and SDRi over all mixtures (mean ± 95 %), the full- and partial-overlap means (``per_overlap``) and the
+    single-talker leakage (``leakage``: utterances, median dB, share ≥ 20 dB). ``max_db``: the data's widest
+    relative level, for the voices' description."""
+    entry = result["models"][model]
+    si, si_ci, n, sd, sd_ci = table(entry["sources"], lambda r: "all")["all"]
+    overlap = table(entry["sources"], lambda r: "partial" if r["partial"] else "full")
+    people = sorted({r["speaker"] for r in entry["sources"]})
+    levels = "" if max_db is None else f"; levels 0–{max_db:g} dB"
+    partial = overlap["partial"][2] if "partial" in overlap else 0
+    voices = f"{len(people)} held-out people: {', '.join(people)}{levels}; {partial} of {n} partly overlapped"
+    db = [x["db"] for x in entry["leakage"]]
+    return {
+        "name": f"wide real {SPLIT_NAMES[result['split']]} set",
+        "data": f"{result['data']} {result['split']}/ (docs/real-speech.md)",
+        "voices": voices,
+        "n_mixtures": n,
+        "si_snri": {"mean": round(si, 2), "ci95": round(si_ci, 2)},
+        "sdri": ({"mean": None, "ci95": None} if math.isnan(sd)
+                 else {"mean": round(sd, 2), "ci95": round(sd_ci, 2)}),
+        "per_overlap": {k: round(v[0], 2) for k, v in overlap.items()},
+        "leakage": {"utterances": len(db), "median_db": round(statistics.median(db), 1),
+                    "share_20db": round(sum(d >= 20 for d in db) / len(db), 2)},
+    }
+
+
+def write_cards(result: dict) -> list[Path]:
+    """Put ``card_entry`` of every shipped model in ``result`` into its card as ``scores["real-wide"]``
+    (``scores["real-wide-valid"]`` for the validation split) and rewrite the card."""
+    key = "real-wide" if result["split"] == "tt" else "real-wide-valid"
+    manifest = layout.load_manifest(result["data"]) or {}
+    written = []
+    for model in result["models"]:
+        if model in pretrained.SHIPPED:
+            made = pretrained.card(model)
+            made["scores"][key] = card_entry(result, model, manifest.get("max_db"))
+            written.append(pretrained.write_card(made))
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/real-wide"))
@@ -183,6 +224,8 @@ def main() -> None:
     parser.add_argument("--report", type=Path, nargs="+", help="print the tables of earlier --out files")
     parser.add_argument("--paired", nargs=2, action="append", metavar=("BASE", "OTHER"),
                         help="with --report: also OTHER − BASE paired over the same mixtures (repeatable)")
+    parser.add_argument("--to-cards", action="store_true",
+                        help="with --report: write the shipped models' scores into their model cards")
     args = parser.parse_args()
     if args.report:
         results = [json.loads(p.read_text()) for p in args.report]
@@ -190,6 +233,8 @@ def main() -> None:
         print(report(merged))
         if args.paired:
             print("\n" + paired(merged, args.paired))
+        if args.to_cards:
+            print("\n".join(f"wrote {path}" for path in write_cards(merged)))
         return
     torch.set_num_threads(1)
     result = run(args)

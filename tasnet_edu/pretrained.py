@@ -62,7 +62,9 @@ def card(name: str) -> dict:
     argument list (``["tasnet-edu", "train", …]``); ``checkpoint`` is the file the last one left, which
     ``export`` shipped. ``scores`` maps a test set (``"synthetic"``, ``"real"``, …) to its name, number of
     mixtures and the SI-SNRi / SDRi mean with the half-width of its 95 % interval, e.g.
-    ``card("course-small")["scores"]["real"]["si_snri"]["mean"]``.
+    ``card("course-small")["scores"]["real"]["si_snri"]["mean"]``; optionally SI-SNRi means ``per_source``
+    or ``per_overlap`` (full, partial) and the single-talker ``leakage`` (``utterances``, ``median_db``,
+    ``share_20db``).
 
     Raises:
         CourseError: an unknown name, or a card file that is missing, has no data block or lacks a key.
@@ -257,6 +259,14 @@ def models_table(link: str | None = None, scores: bool = True) -> str:
     return "\n".join(rows)
 
 
+def _leakage_text(entry: dict) -> str:
+    """One sentence on a test set's single-talker leakage (``scores[…]["leakage"]``), for under the table."""
+    leak = entry["leakage"]
+    share = leak["share_20db"] * 100
+    return (f"\nOne person alone ({entry['name']}, {leak['utterances']} utterances): the weaker output stays "
+            f"{leak['median_db']:.1f} dB below the stronger (median); {share:.0f} % reach 20 dB.")
+
+
 def format_card(made: dict) -> str:
     """A model card as Markdown: what the model is for, its network, scores, limits, data and making."""
     arch = made["architecture"]
@@ -270,9 +280,11 @@ def format_card(made: dict) -> str:
              "| test set | mixtures | SI-SNRi | SDRi | voices |", "|---|---|---|---|---|"]
     for entry in made["scores"].values():
         sisnri, sdri = _interval_text(entry["si_snri"]), _interval_text(entry["sdri"])
-        if "per_source" in entry:
-            sisnri += " (" + ", ".join(f"{k} {v:.2f}" for k, v in entry["per_source"].items()) + ")"
+        for part in ("per_source", "per_overlap"):
+            if part in entry:
+                sisnri += " (" + ", ".join(f"{k} {v:.2f}" for k, v in entry[part].items()) + ")"
         lines.append(f"| {entry['name']} | {entry['n_mixtures']} | {sisnri} | {sdri} | {entry['voices']} |")
+    lines += [_leakage_text(entry) for entry in made["scores"].values() if "leakage" in entry]
     lines += ["", "## Limitations", "", *(f"- {item}" for item in made["limitations"]), "",
               "## Training data", ""]
     for source in made["training_data"]:
