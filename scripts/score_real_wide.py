@@ -178,10 +178,17 @@ def card_entry(result: dict, model: str, max_db: float | None = None) -> dict:
     entry = result["models"][model]
     si, si_ci, n, sd, sd_ci = table(entry["sources"], lambda r: "all")["all"]
     overlap = table(entry["sources"], lambda r: "partial" if r["partial"] else "full")
-    people = sorted({r["speaker"] for r in entry["sources"]})
-    levels = "" if max_db is None else f"; levels 0–{max_db:g} dB"
+    families: dict[str, list[str]] = {}
+    for speaker in sorted({r["speaker"] for r in entry["sources"]}):
+        family, _, person = speaker.rpartition("/")
+        families.setdefault(family, []).append(person)
+    people = "; ".join(f"{', '.join(names)} ({family})" if family else ", ".join(names)
+                       for family, names in families.items())
+    levels = "" if max_db is None else f"; level gaps 0–{max_db:g} dB"
     partial = overlap["partial"][2] if "partial" in overlap else 0
-    voices = f"{len(people)} held-out people: {', '.join(people)}{levels}; {partial} of {n} partly overlapped"
+    count = sum(len(names) for names in families.values())
+    voices = (f"{count} speaker groups held out of training: {people}{levels}; "
+              f"{partial} of {n} mixtures partly overlapped")
     db = [x["db"] for x in entry["leakage"]]
     return {
         "name": f"wide real {SPLIT_NAMES[result['split']]} set",
@@ -191,7 +198,7 @@ def card_entry(result: dict, model: str, max_db: float | None = None) -> dict:
         "si_snri": {"mean": round(si, 2), "ci95": round(si_ci, 2)},
         "sdri": ({"mean": None, "ci95": None} if math.isnan(sd)
                  else {"mean": round(sd, 2), "ci95": round(sd_ci, 2)}),
-        "per_overlap": {k: round(v[0], 2) for k, v in overlap.items()},
+        "per_overlap": {f"{k} overlap": round(v[0], 2) for k, v in overlap.items()},
         "leakage": {"utterances": len(db), "median_db": round(statistics.median(db), 1),
                     "share_20db": round(sum(d >= 20 for d in db) / len(db), 2)},
     }

@@ -63,8 +63,8 @@ def card(name: str) -> dict:
     ``export`` shipped. ``scores`` maps a test set (``"synthetic"``, ``"real"``, …) to its name, number of
     mixtures and the SI-SNRi / SDRi mean with the half-width of its 95 % interval, e.g.
     ``card("course-small")["scores"]["real"]["si_snri"]["mean"]``; optionally SI-SNRi means ``per_source``
-    or ``per_overlap`` (full, partial) and the single-talker ``leakage`` (``utterances``, ``median_db``,
-    ``share_20db``).
+    or ``per_overlap`` (full and partial overlap) and the single-talker ``leakage`` (``utterances``,
+    ``median_db``, ``share_20db``).
 
     Raises:
         CourseError: an unknown name, or a card file that is missing, has no data block or lacks a key.
@@ -263,8 +263,9 @@ def _leakage_text(entry: dict) -> str:
     """One sentence on a test set's single-talker leakage (``scores[…]["leakage"]``), for under the table."""
     leak = entry["leakage"]
     share = leak["share_20db"] * 100
-    return (f"\nOne person alone ({entry['name']}, {leak['utterances']} utterances): the weaker output stays "
-            f"{leak['median_db']:.1f} dB below the stronger (median); {share:.0f} % reach 20 dB.")
+    return (f"\nOne person alone ({entry['name']}, {leak['utterances']} utterances): ideally one output "
+            f"stays silent, at least 20 dB below the other. Median gap: {leak['median_db']:.1f} dB; "
+            f"{share:.0f} % reach 20 dB.")
 
 
 def format_card(made: dict) -> str:

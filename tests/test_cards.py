@@ -151,9 +151,9 @@ def test_card_text_shows_overlap_means_and_the_single_talker_leakage():
     made = pretrained.card("course-small")
     made["scores"]["extra"] = {"name": "extra set", "voices": "v", "n_mixtures": 3,
                                "si_snri": {"mean": 5.0, "ci95": 1.0}, "sdri": {"mean": None, "ci95": None},
-                               "per_overlap": {"full": 4.0, "partial": 6.0},
+                               "per_overlap": {"full overlap": 4.0, "partial overlap": 6.0},
                                "leakage": {"utterances": 8, "median_db": 12.3, "share_20db": 0.25}}
     text = pretrained.format_card(made)
-    assert "| extra set | 3 | 5.00 ± 1.00 (full 4.00, partial 6.00) | — | v |" in text
-    assert "One person alone (extra set, 8 utterances): the weaker output stays 12.3 dB below" in text
-    assert "25 % reach 20 dB" in text
+    assert "| extra set | 3 | 5.00 ± 1.00 (full overlap 4.00, partial overlap 6.00) | — | v |" in text
+    assert "One person alone (extra set, 8 utterances): ideally one output stays silent" in text
+    assert "Median gap: 12.3 dB; 25 % reach 20 dB." in text

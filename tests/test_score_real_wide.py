@@ -23,13 +23,14 @@ def test_paired_differences_are_taken_per_mixture_and_per_overlap():
 
 
 def test_card_entry_has_the_card_form_with_overlap_and_leakage():
-    sources = [{**row, "speaker": f"p{row['k']}", "sdri": row["si_snri"] + 0.5}
+    sources = [{**row, "speaker": f"fam/p{row['k']}", "sdri": row["si_snri"] + 0.5}
                for row in rows([1.0, 2.0, 3.0, 4.0])]
     leakage = [{"speaker": "p0", "db": d} for d in (1.0, 3.0, 25.0, 30.0)]
     result = {"data": "d", "split": "tt", "models": {"m": {"sources": sources, "leakage": leakage}}}
     entry = score_real_wide.card_entry(result, "m", max_db=10.0)
     assert entry["n_mixtures"] == 4 and entry["si_snri"]["mean"] == 3.0 and entry["sdri"]["mean"] == 3.5
-    assert entry["per_overlap"] == {"full": 2.0, "partial": 4.0}
+    assert entry["per_overlap"] == {"full overlap": 2.0, "partial overlap": 4.0}
     assert entry["leakage"] == {"utterances": 4, "median_db": 14.0, "share_20db": 0.5}
-    assert entry["voices"] == "2 held-out people: p0, p1; levels 0–10 dB; 2 of 4 partly overlapped"
+    assert entry["voices"] == ("2 speaker groups held out of training: p0, p1 (fam); level gaps 0–10 dB; "
+                               "2 of 4 mixtures partly overlapped")
     assert entry["name"] == "wide real test set"
