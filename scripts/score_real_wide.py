@@ -122,6 +122,12 @@ def table(rows: list[dict], key) -> dict[str, tuple[float, float, int, float, fl
     return out
 
 
+def leakage(entry: dict) -> tuple[int, float, float, float]:
+    """A model's single-talker leakage over its utterances: ``(n, median dB, worst dB, share ≥ 20 dB)``."""
+    db = [x["db"] for x in entry["leakage"]]
+    return len(db), statistics.median(db), min(db), sum(d >= 20 for d in db) / len(db)
+
+
 def report(result: dict) -> str:
     """Markdown tables of a ``run`` result: overall, full vs partial, per family, per person; leakage."""
     lines = [f"### {result['data']} {result['split']}"]
@@ -140,9 +146,8 @@ def report(result: dict) -> str:
     lines += ["", "| model | n | median dB | worst dB | share ≥ 20 dB |", "|---|---|---|---|---|"]
     for name, entry in result["models"].items():
         if "leakage" in entry:
-            db = [x["db"] for x in entry["leakage"]]
-            lines.append(f"| {name} | {len(db)} | {statistics.median(db):.1f} | {min(db):.1f} | "
-                         f"{sum(d >= 20 for d in db) / len(db):.0%} |")
+            n, median, worst, share = leakage(entry)
+            lines.append(f"| {name} | {n} | {median:.1f} | {worst:.1f} | {share:.0%} |")
     return "\n".join(lines)
 
 
@@ -165,7 +170,7 @@ def paired(result: dict, pairs: list[tuple[str, str]]) -> str:
             diffs = [b[f][0] - a[f][0] for f in a if keep(a[f][1])]
             mean, half = mean_interval(diffs)
             cells.append(f"{mean:+.2f} ± {half:.2f} ({len(diffs)})")
-        leak = [statistics.median(x["db"] for x in result["models"][m]["leakage"]) for m in (base, other)]
+        leak = [leakage(result["models"][m])[1] for m in (base, other)]
         lines.append(f"| {base} → {other} | " + " | ".join(cells) + f" | {leak[1] - leak[0]:+.1f} |")
     return "\n".join(lines)
 
@@ -189,7 +194,7 @@ def card_entry(result: dict, model: str, max_db: float | None = None) -> dict:
     count = sum(len(names) for names in families.values())
     voices = (f"{count} speaker groups held out of training: {people}{levels}; "
               f"{partial} of {n} mixtures partly overlapped")
-    db = [x["db"] for x in entry["leakage"]]
+    utterances, median, _, share = leakage(entry)
     return {
         "name": f"wide real {SPLIT_NAMES[result['split']]} set",
         "data": f"{result['data']} {result['split']}/ (docs/real-speech.md)",
@@ -199,8 +204,7 @@ def card_entry(result: dict, model: str, max_db: float | None = None) -> dict:
         "sdri": ({"mean": None, "ci95": None} if math.isnan(sd)
                  else {"mean": round(sd, 2), "ci95": round(sd_ci, 2)}),
         "per_overlap": {f"{k} overlap": round(v[0], 2) for k, v in overlap.items()},
-        "leakage": {"utterances": len(db), "median_db": round(statistics.median(db), 1),
-                    "share_20db": round(sum(d >= 20 for d in db) / len(db), 2)},
+        "leakage": {"utterances": utterances, "median_db": round(median, 1), "share_20db": round(share, 2)},
     }
 
 

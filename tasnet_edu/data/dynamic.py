@@ -88,11 +88,9 @@ class DynamicMix(Dataset):
             raise CourseError(f"{root}: fewer than {n_src} distinct speakers; cannot mix")
         if level not in ("rms", "active"):
             raise CourseError(f"level must be 'rms' or 'active', got {level!r}")
-        if not 0 <= max_db <= 30 or not 0 <= partial <= 1:
-            raise CourseError(f"max_db must be in 0–30 dB and partial a share in 0–1, got {max_db}, "
-                              f"{partial}")
-        if not 0 <= single <= 1:
-            raise CourseError(f"single must be a share in 0–1, got {single}")
+        if not 0 <= max_db <= 30 or not 0 <= partial <= 1 or not 0 <= single <= 1:
+            raise CourseError(f"max_db must be in 0–30 dB, partial and single shares in 0–1, got {max_db}, "
+                              f"{partial}, {single}")
         self.max_db, self.partial, self.single = float(max_db), float(partial), float(single)
         self.people = None  # the files of people, when they become pseudo-speakers
         if pseudo_speakers:
@@ -145,8 +143,7 @@ class DynamicMix(Dataset):
         shifts = np.random.default_rng([self.seed, self.epoch, index, 7]) if self.partial else None
         if shifts is not None and shifts.random() < self.partial:
             sources[-1] = shift_partly(sources[-1], shifts, self.sample_rate)
-        alone = np.random.default_rng([self.seed, self.epoch, index, 9]) if self.single else None
-        if alone is not None and alone.random() < self.single:
+        if self.single and np.random.default_rng([self.seed, self.epoch, index, 9]).random() < self.single:
             sources[-1] = 0.0
         sources = torch.from_numpy(sources.astype(np.float32))
         return sources.sum(0), sources
