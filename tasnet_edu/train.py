@@ -604,8 +604,14 @@ class Trainer:
         return trainer
 
     def close(self) -> None:
-        """Destroy the process group if this trainer started it (``torchrun``); nothing otherwise."""
+        """Destroy the process group if this trainer started it (``torchrun``); nothing otherwise.
+
+        The DistributedDataParallel wrapper holds the group too, so it goes first: the group is then freed
+        here, while the other processes still run, and not at interpreter exit.
+        """
         if self._started_group and dist.is_initialized():
+            if isinstance(self.objective, DistributedDataParallel):
+                self.objective = self.objective.module
             dist.destroy_process_group()
         self._started_group = False
 

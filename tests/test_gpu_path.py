@@ -118,10 +118,10 @@ def _diverging_worker(rank, world, port, out):
         outcome = "finished"
     except train.TrainingDiverged as error:
         outcome = f"diverged: {error}"
-    finally:
-        t.close()
-    with open(os.path.join(out, f"rank{rank}.txt"), "w") as f:
+    with open(os.path.join(out, f"rank{rank}.txt"), "w") as f:  # before close: a teardown fault shows apart
         f.write(outcome)
+    t.close()
+    assert not isinstance(t.objective, DistributedDataParallel)  # close() let go of the group's last holder
 
 
 def test_one_diverging_process_stops_every_process_instead_of_hanging_them(tmp_path):
@@ -135,6 +135,9 @@ def test_one_diverging_process_stops_every_process_instead_of_hanging_them(tmp_p
                 break
         else:
             pytest.fail("a process still hangs 60 s after the divergence")
+    except mp.ProcessExitedException as error:  # name the phase: during training, or in the teardown after
+        written = {p.name: p.read_text() for p in sorted(tmp_path.glob("rank*.txt"))}
+        pytest.fail(f"{error}; outcomes written before close(): {written}")
     finally:
         for process in context.processes:
             if process.is_alive():
