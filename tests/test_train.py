@@ -159,13 +159,14 @@ def _free_port():
 def _ddp_worker(rank, world, port, out):
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
+    t = train.Trainer(config(), Toy(), Toy(4, seed=1), out_dir=out, progress=False)
     try:
-        t = train.Trainer(config(), Toy(), Toy(4, seed=1), out_dir=out, progress=False)
         history = t.run(epochs=1)
         torch.save({"params": [p.detach() for p in t.model.parameters()], "steps": t.step,
                     "valid": history["valid_si_snri"]}, os.path.join(out, f"rank{rank}.pt"))
     finally:
-        torch.distributed.destroy_process_group()
+        t.close()
+    assert not torch.distributed.is_initialized()  # the trainer started the group, so close() ended it
 
 
 def test_ddp_two_processes_gloo(tmp_path):
