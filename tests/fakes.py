@@ -5,6 +5,7 @@ that would shadow a ``from conftest import ...`` depending on collection order."
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,13 @@ class Toy(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.sources[i].sum(0), self.sources[i]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago: MASTER_PORT for a two-process gloo test."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def micro_config(**overrides) -> train.TrainConfig:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from fakes import MICRO, Toy, micro_config
+from fakes import MICRO, Toy, free_port, micro_config
 from torch.nn.parallel import DistributedDataParallel
 
 from tasnet_edu import _depthwise, evaluate, train, utils
@@ -32,13 +31,6 @@ CUDA = torch.device("cuda", 0)
 config = micro_config
 
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def torchrun_env(monkeypatch):
     """The environment ``torchrun --nproc_per_node 1`` gives its process; the group is destroyed after."""
@@ -46,7 +38,7 @@ def torchrun_env(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "1")
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
     yield
     if dist.is_initialized():
         dist.destroy_process_group()
@@ -127,7 +119,7 @@ def _diverging_worker(rank, world, port, out):
 def test_one_diverging_process_stops_every_process_instead_of_hanging_them(tmp_path):
     """Rank 1's model outputs NaN: both ranks raise TrainingDiverged at the same step (before the fix rank 1
     raised before its backward pass and rank 0 waited in the gradient all-reduce until the timeout)."""
-    context = mp.start_processes(_diverging_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2,
+    context = mp.start_processes(_diverging_worker, args=(2, free_port(), str(tmp_path)), nprocs=2,
                                  join=False, start_method="spawn")
     try:
         for _ in range(60):
@@ -357,7 +349,7 @@ def test_cuda_torchrun_one_process_nccl_through_a_validation(tmp_path):
         print("validation SI-SNRi", history["valid_si_snri"])
     """))
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1",
-                           "--master_port", str(_free_port()), str(script)], capture_output=True, text=True,
+                           "--master_port", str(free_port()), str(script)], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert "validation SI-SNRi" in done.stdout and (tmp_path / "run" / "log.csv").is_file()

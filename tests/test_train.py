@@ -3,20 +3,18 @@
 import dataclasses
 import os
 import random
-import socket
 
 import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from fakes import MICRO, Toy, micro_config, numbered, write_wsj_split
+from fakes import MICRO, Toy, free_port, micro_config, numbered, write_wsj_split
 
 from tasnet_edu import checkpoints, cli, train
 from tasnet_edu.errors import CourseError
 from tasnet_edu.models import ConvTasNet
 
 config = micro_config
-
 
 
 def test_presets_are_data_and_paper_is_the_paper():
@@ -150,12 +148,6 @@ def test_fit_returns_a_plottable_history_and_fixed_order_option():
         train.fit(model, Toy(), progress=False)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank, world, port, out):
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
@@ -173,7 +165,7 @@ def test_ddp_two_processes_gloo(tmp_path):
     """torchrun-style: 2 CPU processes, gloo; each takes half of every epoch and gradients are averaged."""
     if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
         pytest.skip("this torch build has no gloo backend")
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert r0["steps"] == r1["steps"] == 2  # 16 items / (batch 4 × 2 processes)
     for a, b in zip(r0["params"], r1["params"], strict=True):
@@ -316,7 +308,6 @@ def test_cli_init_causal_starts_a_causal_model_from_non_causal_weights(tmp_path,
                           (["--init", str(pretrained.shipped_path("deep-clustering"))], "a DeepClustering")):
         assert cli.main([*base, "--out", str(tmp_path / "x"), "--causal", *args]) == 1
         assert message in capsys.readouterr().err
-
 
 
 def test_cli_passes_the_real_recording_conditions_to_dynamic_mixing(tmp_path, wsj_tree, capsys):
