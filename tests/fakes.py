@@ -5,6 +5,7 @@ that would shadow a ``from conftest import ...`` depending on collection order."
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -71,6 +72,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def as_torchrun_process(rank: int, world: int, port: int) -> None:
+    """Inside a spawned test process: the environment ``torchrun`` would give rank ``rank`` of ``world``
+    (a ``Trainer`` then starts the gloo group itself), and one thread, as two processes share the cores."""
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
 
 
 def micro_config(**overrides) -> train.TrainConfig:

@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from fakes import MICRO, Toy, free_port, micro_config
+from fakes import MICRO, Toy, as_torchrun_process, free_port, micro_config
 from torch.nn.parallel import DistributedDataParallel
 
 from tasnet_edu import _depthwise, evaluate, train, utils
@@ -92,8 +92,7 @@ def test_torchrun_with_one_process_trains_ddp_through_a_validation_and_destroys_
 
 
 def _diverging_worker(rank, world, port, out):
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+    as_torchrun_process(rank, world, port)
 
     class NaNOnRank1(torch.nn.Module):
         def __init__(self):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from fakes import MICRO, Toy, free_port, micro_config, numbered, write_wsj_split
+from fakes import MICRO, Toy, as_torchrun_process, free_port, micro_config, numbered, write_wsj_split
 
 from tasnet_edu import checkpoints, cli, train
 from tasnet_edu.errors import CourseError
@@ -149,8 +149,7 @@ def test_fit_returns_a_plottable_history_and_fixed_order_option():
 
 
 def _ddp_worker(rank, world, port, out):
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+    as_torchrun_process(rank, world, port)
     t = train.Trainer(config(), Toy(), Toy(4, seed=1), out_dir=out, progress=False)
     try:
         history = t.run(epochs=1)
