@@ -91,6 +91,8 @@ class TrainConfig:
     silence. Plain SI-SNR is undefined for a silent reference, so with ``single > 0`` the loss is
     ``metrics.pit_silence_aware_si_snr``: the silent source's output is scored by how far it stays below the
     mixture (at most 30 dB). At 0 (the default) the loss and the data are exactly as without it.
+    ``rooms``: with dynamic mixing, this share of crops has its talkers heard in one synthetic room
+    (``dynamic.in_one_room``); the targets are the reverberant voices.
     Optimisation: Adam at ``lr``; ``clip`` the gradient's L2 norm; ``max_epochs``; ``steps_per_epoch``
     (``None``: one pass over the training set); the learning rate halves after ``lr_patience`` epochs without
     a better validation SI-SNRi (``None``: never) and training stops after ``stop_patience`` such epochs
@@ -114,6 +116,7 @@ class TrainConfig:
     partial: float = 0.0  # share of partly overlapped mixtures (real talk has turns and pauses)
     pseudo_speakers: bool = False  # each person's crops get new pitch and formant factors: more voices
     single: float = 0.0  # share of crops of one talker alone: a lone voice must leave one output silent
+    rooms: float = 0.0  # share of crops whose two talkers share a reverberant room (meetings, laptops)
     num_workers: int = 0
     lr: float = 1e-3
     clip: float = 5.0
@@ -705,7 +708,8 @@ def make_datasets(kind: str, root, config: TrainConfig, split_train="tr", split_
                               "use --dataset wsj0-2mix")
         train = dynamic.DynamicMix(root, split_train, segment=config.segment, seed=config.seed,
                                    level=config.level, max_db=config.max_db, partial=config.partial,
-                                   pseudo_speakers=config.pseudo_speakers, single=config.single, **common)
+                                   pseudo_speakers=config.pseudo_speakers, single=config.single,
+                                   rooms=config.rooms, **common)
     else:
         train = datasets.corpus(kind, root, split_train, segment=config.segment, seed=config.seed, **common)
     valid = datasets.corpus(kind, valid_root or root, split_valid, segment=None, **common)

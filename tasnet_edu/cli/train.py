@@ -40,6 +40,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--single", type=float, metavar="SHARE",
                         help="dynamic mixing: this share of crops holds one talker alone (the other output "
                              "should stay silent; default 0)")
+    parser.add_argument("--rooms", type=float, metavar="SHARE",
+                        help="dynamic mixing: this share of crops has both talkers in one reverberant room "
+                             "(default 0)")
     parser.add_argument("--pseudo-speakers", action="store_true",
                         help="dynamic mixing: new pitch and formant factors for each crop of a person")
     parser.add_argument("--seed", type=int, help="override the seed of the data order and the model's start")
@@ -56,9 +59,9 @@ POSITIVE = {"epochs": "a run needs at least one epoch", "batch_size": "a batch n
 
 
 def overrides(args: argparse.Namespace) -> dict:
-    """The ``TrainConfig`` fields the flags set: those given (``--max-db 0``, ``--partial 0``, ``--single 0``
-    too), and the switches that are on. ``--epochs``, ``--batch-size``, ``--segment`` and ``--lr`` of 0 or
-    less: ``CourseError``."""
+    """The ``TrainConfig`` fields the flags set: those given (``--max-db 0``, ``--partial 0``, ``--single 0``,
+    ``--rooms 0`` too), and the switches that are on. ``--epochs``, ``--batch-size``, ``--segment`` and
+    ``--lr`` of 0 or less: ``CourseError``."""
     for name, why in POSITIVE.items():
         value = getattr(args, name)
         if value is not None and not value > 0:
@@ -66,7 +69,7 @@ def overrides(args: argparse.Namespace) -> dict:
     given = {k: v for k, v in {"max_epochs": args.epochs, "batch_size": args.batch_size,
                                "segment": args.segment, "lr": args.lr, "level": args.level,
                                "max_db": args.max_db, "partial": args.partial, "single": args.single,
-                               "seed": args.seed}.items()
+                               "rooms": args.rooms, "seed": args.seed}.items()
              if v is not None}
     if args.pseudo_speakers:
         given["pseudo_speakers"] = True

@@ -4,8 +4,8 @@
 ``datasets.WSJ0Mix`` and pairs its source files anew for every item and epoch, with the wsj0-2mix level rule
 (relative level uniform in 0–5 dB) by default; wider levels (``max_db``), a share of partly overlapped
 mixtures (``partial``), pseudo-speakers (``pseudo_speakers``, which change a person's voice with
-``voices``) and a share of one talker alone (``single``) are options. Who speaks in each file comes from the
-dataset's manifest (``datasets.course_speakers``).
+``voices``), a share of one talker alone (``single``) and a share of talkers heard in one room (``rooms``)
+are options. Who speaks in each file comes from the dataset's manifest (``datasets.course_speakers``).
 """
 
 from __future__ import annotations
@@ -14,13 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import scipy.signal
 import torch
 from torch.utils.data import Dataset
 
 from tasnet_edu import SAMPLE_RATE, audio
 from tasnet_edu.data import datasets, voices
 from tasnet_edu.data.layout import MIN_OVERLAP_S
+from tasnet_edu.data.mixtures import synthetic_rir
 from tasnet_edu.errors import CourseError
+
+ROOM_RT60_S = (0.2, 0.8)  # one reverberation time per room: a furnished office to a bare meeting room
+ROOM_DRR_DB = (-3.0, 9.0)  # each talker's direct-to-reverberant ratio: across a table to near the microphone
 
 
 def shift_partly(source: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
@@ -35,6 +40,18 @@ def shift_partly(source: np.ndarray, rng: np.random.Generator, sample_rate: int)
     else:
         out[:lag] = source[-lag:]
     return out
+
+
+def in_one_room(sources: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """``sources`` ``(n_src, time)`` as one microphone in one room hears them: one reverberation time for
+    the room (``ROOM_RT60_S``), and for each talker an impulse response of their own with their own
+    direct-to-reverberant ratio (``ROOM_DRR_DB``; ``mixtures.synthetic_rir``). Each keeps its length."""
+    rt60 = rng.uniform(*ROOM_RT60_S)
+    heard = np.empty_like(sources)
+    for k, source in enumerate(sources):
+        tail = 10 ** (-rng.uniform(*ROOM_DRR_DB) / 20)
+        heard[k] = scipy.signal.fftconvolve(source, synthetic_rir(rt60, sample_rate, rng, tail))[:len(source)]
+    return heard
 
 
 class DynamicMix(Dataset):
@@ -65,6 +82,8 @@ class DynamicMix(Dataset):
         single: the share of items whose last source is digital silence (zeros): the first talker alone
             (with two sources), so that the model learns to keep one output silent (0: none). The source
             is silenced after levelling, so no level is computed on silence.
+        rooms: the share of items whose talkers are heard in one room (``in_one_room``) before they are
+            levelled: the targets are the reverberant voices, as the microphone heard them (0: none).
 
     The options draw from random streams of their own: left at their defaults, the items are the ones made
     without them.
@@ -77,7 +96,7 @@ class DynamicMix(Dataset):
                  speaker_of: Callable[[Path, int], str] | None = None, level: str = "rms",
                  keep: Callable[[Path, int], bool] | None = None, max_db: float = 5.0, partial: float = 0.0,
                  pseudo_speakers: bool = False, is_person: Callable[[Path, int], bool] | None = None,
-                 single: float = 0.0):
+                 single: float = 0.0, rooms: float = 0.0):
         if segment is None or segment <= 0:
             raise CourseError("DynamicMix needs a segment length in seconds (mixtures are built from crops)")
         files = datasets.WSJ0Mix(root, split, n_src=n_src, sample_rate=sample_rate, segment=None).rows
@@ -88,10 +107,11 @@ class DynamicMix(Dataset):
             raise CourseError(f"{root}: fewer than {n_src} distinct speakers; cannot mix")
         if level not in ("rms", "active"):
             raise CourseError(f"level must be 'rms' or 'active', got {level!r}")
-        if not 0 <= max_db <= 30 or not 0 <= partial <= 1 or not 0 <= single <= 1:
-            raise CourseError(f"max_db must be in 0–30 dB, partial and single shares in 0–1, got {max_db}, "
-                              f"{partial}, {single}")
-        self.max_db, self.partial, self.single = float(max_db), float(partial), float(single)
+        if not 0 <= max_db <= 30 or not all(0 <= share <= 1 for share in (partial, single, rooms)):
+            raise CourseError(f"max_db must be in 0–30 dB, the partial, single and rooms shares in 0–1, got "
+                              f"{max_db}, {partial}, {single}, {rooms}")
+        self.max_db = float(max_db)
+        self.partial, self.single, self.rooms = (float(share) for share in (partial, single, rooms))
         self.people = None  # the files of people, when they become pseudo-speakers
         if pseudo_speakers:
             is_person = is_person or datasets.course_people(root)
@@ -135,8 +155,11 @@ class DynamicMix(Dataset):
         if self.people is not None:
             crops = self._pseudo(picked, crops, np.random.default_rng([self.seed, self.epoch, index, 8]))
         sources = np.stack(crops)
+        room = np.random.default_rng([self.seed, self.epoch, index, 10]) if self.rooms else None
+        if room is not None and room.random() < self.rooms:
+            sources = in_one_room(sources, room, self.sample_rate)
         if self.level == "active":
-            rms = np.array([[audio.active_rms(c, self.sample_rate)] for c in crops]) + 1e-8
+            rms = np.array([[audio.active_rms(c, self.sample_rate)] for c in sources]) + 1e-8
         else:
             rms = np.sqrt((sources ** 2).mean(axis=1, keepdims=True)) + 1e-8
         sources = sources / rms * 10 ** (self.levels_db(rng)[:, None] / 20)

@@ -45,17 +45,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- the sound of one mixture
-def synthetic_rir(rt60_s: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+def synthetic_rir(rt60_s: float, sample_rate: int, rng: np.random.Generator, tail: float = 0.3) -> np.ndarray:
     """A small-room impulse response: a direct path plus exponentially decaying noise (60 dB in ``rt60_s``).
 
     Not a room simulation, but it has the two things that matter to a separator: a smeared tail that overlaps
-    the next phonemes, and a direct-to-reverberant ratio that keeps the speech intelligible.
+    the next phonemes, and a direct-to-reverberant ratio that keeps the speech intelligible. The direct path
+    is 1 and the tail's energy ``tail**2`` (0.3: the reverberant energy is about 10 dB below the direct
+    sound; a talker farther from the microphone has a larger ``tail``).
     """
     n = int(rt60_s * sample_rate)
     t = np.arange(n) / sample_rate
-    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60_s)  # 10^(-60/20) = e^-6.9 at t = rt60
-    tail[: int(0.003 * sample_rate)] = 0.0  # first reflections arrive a few ms after the direct sound
-    rir = 0.3 * tail / np.sqrt(np.sum(tail**2))  # reverberant energy ≈ -10 dB re. the direct path
+    decay = rng.standard_normal(n) * np.exp(-6.9 * t / rt60_s)  # 10^(-60/20) = e^-6.9 at t = rt60
+    decay[: int(0.003 * sample_rate)] = 0.0  # first reflections arrive a few ms after the direct sound
+    rir = tail * decay / np.sqrt(np.sum(decay**2))
     rir[0] = 1.0
     return rir
 
