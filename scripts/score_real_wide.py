@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> dict:
     for name in args.models:
         separate, model = separator(name)
         entry = {"sources": score_sources(separate, data, info, not args.no_sdr)}
-        if model is not None:
+        if model is not None and single:
             leak = single_talker_leakage(model, [wav for _, wav in single])
             entry["leakage"] = [{"speaker": s, "db": d} for (s, _), d in zip(single, leak, strict=True)]
         result["models"][name] = entry
@@ -129,7 +129,8 @@ def leakage(entry: dict) -> tuple[int, float, float, float]:
 
 
 def report(result: dict) -> str:
-    """Markdown tables of a ``run`` result: overall, full vs partial, per family, per person; leakage."""
+    """Markdown tables of a ``run`` result: overall, full vs partial, per family, per person; leakage (of
+    the models it was measured for)."""
     lines = [f"### {result['data']} {result['split']}"]
     cuts = {"all": lambda r: "all", "overlap": lambda r: "partial" if r["partial"] else "full",
             "source": lambda r: r["family"], "person": lambda r: r["speaker"]}
@@ -143,11 +144,11 @@ def report(result: dict) -> str:
             cells = [f"{t[g][0]:.2f} ± {t[g][1]:.2f}" + ("" if math.isnan(t[g][3]) else f" / {t[g][3]:.2f}")
                      for t in tables.values()]
             lines.append(f"| {g} | {n} | " + " | ".join(cells) + " |")
-    lines += ["", "| model | n | median dB | worst dB | share ≥ 20 dB |", "|---|---|---|---|---|"]
-    for name, entry in result["models"].items():
-        if "leakage" in entry:
-            n, median, worst, share = leakage(entry)
-            lines.append(f"| {name} | {n} | {median:.1f} | {worst:.1f} | {share:.0%} |")
+    leaks = [(name, *leakage(entry)) for name, entry in result["models"].items() if "leakage" in entry]
+    if leaks:
+        lines += ["", "| model | n | median dB | worst dB | share ≥ 20 dB |", "|---|---|---|---|---|"]
+        lines += [f"| {name} | {n} | {median:.1f} | {worst:.1f} | {share:.0%} |"
+                  for name, n, median, worst, share in leaks]
     return "\n".join(lines)
 
 
@@ -161,7 +162,8 @@ def per_mixture(rows: list[dict]) -> dict[str, tuple[float, bool]]:
 
 def paired(result: dict, pairs: list[tuple[str, str]]) -> str:
     """A markdown table of ``other − base`` for each ``(base, other)``: SI-SNRi paired over the same mixtures
-    (all, full, partial; mean ± 95 %) and the single-talker leakage medians' difference (dB)."""
+    (all, full, partial; mean ± 95 %) and the single-talker leakage medians' difference (dB; "—" unless both
+    were measured)."""
     lines = ["| base → other | all | full | partial | leakage median |", "|---|---|---|---|---|"]
     for base, other in pairs:
         a, b = (per_mixture(result["models"][m]["sources"]) for m in (base, other))
@@ -170,8 +172,10 @@ def paired(result: dict, pairs: list[tuple[str, str]]) -> str:
             diffs = [b[f][0] - a[f][0] for f in a if keep(a[f][1])]
             mean, half = mean_interval(diffs)
             cells.append(f"{mean:+.2f} ± {half:.2f} ({len(diffs)})")
-        leak = [leakage(result["models"][m])[1] for m in (base, other)]
-        lines.append(f"| {base} → {other} | " + " | ".join(cells) + f" | {leak[1] - leak[0]:+.1f} |")
+        entries = [result["models"][m] for m in (base, other)]
+        leak = [leakage(e)[1] for e in entries if "leakage" in e]
+        cells.append(f"{leak[1] - leak[0]:+.1f}" if len(leak) == 2 else "—")
+        lines.append(f"| {base} → {other} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -228,7 +232,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("data/natural-cache"))
     parser.add_argument("--split", choices=sorted(SPLIT_NAMES), default="tt")
     parser.add_argument("--models", nargs="+", default=[*MODELS, "irm"])
-    parser.add_argument("--per-person", type=int, default=8, help="single-talker utterances per person")
+    parser.add_argument("--per-person", type=int, default=8,
+                        help="single-talker utterances per person (0: no single-talker test)")
     parser.add_argument("--max-items", type=int, help="score only the first N mixtures of the split")
     parser.add_argument("--no-sdr", action="store_true", help="SI-SNRi only (BSS-Eval is the slow part)")
     parser.add_argument("--out", type=Path, help="write the per-source rows and leakage as JSON")

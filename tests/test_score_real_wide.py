@@ -1,5 +1,7 @@
 """scripts/score_real_wide.py's paired comparison: differences over the same mixtures, overlap kept apart."""
 
+import math
+
 import score_real_wide  # scripts/ is on pytest's pythonpath (pyproject.toml)
 
 
@@ -34,3 +36,13 @@ def test_card_entry_has_the_card_form_with_overlap_and_leakage():
     assert entry["voices"] == ("2 speaker groups held out of training: p0, p1 (fam); level gaps 0–10 dB; "
                                "2 of 4 mixtures partly overlapped")
     assert entry["name"] == "wide real test set"
+
+
+def test_models_scored_without_the_single_talker_test_report_and_pair_without_it():
+    result = {"data": "d", "split": "cv", "models": {
+        name: {"sources": [{**r, "speaker": "f/p", "family": "f", "sdri": math.nan} for r in rows(scores)]}
+        for name, scores in (("base", [1.0, 2.0, 3.0, 4.0]), ("new", [2.0, 3.0, 4.0, 5.0]))}}
+    text = score_real_wide.report(result)
+    assert "| all | 4 | 3.00 ± 2.05 | 4.00 ± 2.05 |" in text and "median dB" not in text
+    cells = score_real_wide.paired(result, [("base", "new")]).splitlines()[-1].strip("|").split("|")
+    assert cells[1].strip().startswith("+1.00 ± 0.00") and cells[4].strip() == "—"
