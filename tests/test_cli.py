@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tasnet_edu import cli
+from tasnet_edu import cli, train
 from tasnet_edu.cli import train as train_command
 
 
@@ -49,6 +49,17 @@ def test_train_flags_of_zero_override_the_preset():
     given = train_command.overrides(train_args("--max-db", "0", "--partial", "0", "--seed", "0"))
     assert given == {"max_db": 0.0, "partial": 0.0, "seed": 0}
     assert train_command.overrides(train_args()) == {}
+
+
+@pytest.mark.parametrize("share", ["single", "rooms"])
+def test_dynamic_mixing_shares_reach_the_config_and_the_training_set(share, wsj_tree):
+    assert train_command.overrides(train_args(f"--{share}", "0")) == {share: 0.0}
+    given = train_command.overrides(train_args(f"--{share}", "0.25"))
+    config = train.preset("cpu-tiny", dynamic_mix=True, **given)
+    train_set, _ = train.make_datasets("wsj0-2mix", wsj_tree, config)
+    assert getattr(train_set, share) == 0.25
+    plain, _ = train.make_datasets("wsj0-2mix", wsj_tree, train.preset("cpu-tiny", dynamic_mix=True))
+    assert getattr(plain, share) == 0.0
 
 
 @pytest.mark.parametrize(("flag", "value", "why"), [

@@ -1,12 +1,11 @@
-"""Talkers heard in one room: ``dynamic.in_one_room``, ``DynamicMix(rooms=…)``, ``--rooms`` (issue 41 §3)."""
+"""Talkers heard in one room: ``dynamic.in_one_room`` and ``DynamicMix(rooms=…)`` (issue 41 §3;
+``tasnet-edu train --rooms``: test_cli.py)."""
 
 import numpy as np
 import pytest
 import torch
 from fakes import write_wsj_split
 
-from tasnet_edu import cli, train
-from tasnet_edu.cli import train as train_command
 from tasnet_edu.data import dynamic
 from tasnet_edu.data.dynamic import DynamicMix
 from tasnet_edu.data.mixtures import synthetic_rir
@@ -71,13 +70,3 @@ def test_dynamic_mix_rooms_reverberates_a_share_and_keeps_the_sum(tmp_path):
     for bad in (-0.1, 1.5):
         with pytest.raises(CourseError, match="rooms"):
             DynamicMix(root, "tr", segment=0.4, rooms=bad)
-
-
-def test_cli_rooms_reaches_the_config_and_the_training_set(wsj_tree):
-    args = cli.build_parser("train").parse_args(["train", "--data", "d", "--out", "o", "--rooms", "0.5"])
-    assert train_command.overrides(args) == {"rooms": 0.5}
-    config = train.preset("cpu-tiny", dynamic_mix=True, **train_command.overrides(args))
-    train_set, _ = train.make_datasets("wsj0-2mix", wsj_tree, config)
-    assert train_set.rooms == 0.5
-    plain, _ = train.make_datasets("wsj0-2mix", wsj_tree, train.preset("cpu-tiny", dynamic_mix=True))
-    assert plain.rooms == 0.0

@@ -1,5 +1,5 @@
-"""Training on one talker alone: the silence-aware SI-SNR, DynamicMix(single=…), TrainConfig.single and
-``tasnet-edu train --single``."""
+"""Training on one talker alone: the silence-aware SI-SNR, DynamicMix(single=…) and TrainConfig.single
+(``tasnet-edu train --single``: test_cli.py)."""
 
 import math
 
@@ -7,8 +7,7 @@ import pytest
 import torch
 from fakes import Toy, micro_config, write_wsj_split
 
-from tasnet_edu import cli, metrics, train
-from tasnet_edu.cli import train as train_command
+from tasnet_edu import metrics, train
 from tasnet_edu.data.dynamic import DynamicMix
 from tasnet_edu.errors import CourseError
 
@@ -108,15 +107,3 @@ def test_single_switches_the_training_loss_and_a_step_is_finite():
     torch.testing.assert_close(train.silence_aware_loss(est, ref, active_mix), train.si_snr_loss(est, ref))
     torch.testing.assert_close(train.silence_aware_loss(est, ref, active_mix, pit=False),
                                train.si_snr_loss(est, ref, pit=False))
-
-
-def test_cli_single_reaches_the_config_and_the_training_set(wsj_tree):
-    args = cli.build_parser("train").parse_args(["train", "--data", "d", "--out", "o", "--single", "0.25"])
-    assert train_command.overrides(args) == {"single": 0.25}
-    zero = cli.build_parser("train").parse_args(["train", "--data", "d", "--out", "o", "--single", "0"])
-    assert train_command.overrides(zero) == {"single": 0.0}
-    config = train.preset("cpu-tiny", dynamic_mix=True, **train_command.overrides(args))
-    train_set, _ = train.make_datasets("wsj0-2mix", wsj_tree, config)
-    assert train_set.single == 0.25
-    plain, _ = train.make_datasets("wsj0-2mix", wsj_tree, train.preset("cpu-tiny", dynamic_mix=True))
-    assert plain.single == 0.0
