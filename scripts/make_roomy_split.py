@@ -18,20 +18,19 @@ from pathlib import Path
 import numpy as np
 
 from tasnet_edu import SAMPLE_RATE, audio
-from tasnet_edu.data import WSJ0Mix, dynamic, layout
+from tasnet_edu.data import WSJ0Mix, dynamic, layout, mixtures
 from tasnet_edu.errors import CourseError
 
 PEAK = 0.9  # of full scale, for the loudest of mix, s1 and s2
 
 
-def reverberate(sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def reverberate(sources: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``sources`` ``(2, time)`` in one room, each rescaled to its own RMS, as int16 ``(mix, s1, s2)``."""
-    heard = dynamic.in_one_room(sources.astype(np.float64), rng, SAMPLE_RATE)
-    rms = np.sqrt((sources.astype(np.float64) ** 2).mean(axis=1, keepdims=True))
+    dry = sources.astype(np.float64)
+    heard = dynamic.in_one_room(dry, rng, SAMPLE_RATE)
+    rms = np.sqrt((dry**2).mean(axis=1, keepdims=True))
     heard *= rms / (np.sqrt((heard**2).mean(axis=1, keepdims=True)) + 1e-12)
-    scale = PEAK * 32767 / max(np.abs(heard).max(), np.abs(heard.sum(0)).max())
-    q = np.round(heard * scale).astype(np.int16)
-    return np.stack([(q[0].astype(np.int32) + q[1]).astype(np.int16), q[0], q[1]])
+    return mixtures.to_int16(heard[0], heard[1], PEAK)
 
 
 def main() -> None:

@@ -121,6 +121,14 @@ def _level(wav: np.ndarray, level: str, sample_rate: int) -> float:
     return float(np.sqrt(np.mean(wav**2)))
 
 
+def to_int16(s1: np.ndarray, s2: np.ndarray, peak: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two sources ``(time,)`` scaled together so the loudest of ``s1 + s2``, ``s1`` and ``s2`` peaks at
+    ``peak`` of full scale, as 16-bit ``(mix, s1, s2)`` with ``mix == s1 + s2`` exactly."""
+    scale = peak * 32767 / max(np.abs(s1 + s2).max(), np.abs(s1).max(), np.abs(s2).max())
+    q1, q2 = (np.round(s * scale).astype(np.int16) for s in (s1, s2))
+    return (q1.astype(np.int32) + q2).astype(np.int16), q1, q2
+
+
 def render_mixture(plan: MixturePlan, families: Mapping, sample_rate: int = SAMPLE_RATE) -> Rendered:
     """Synthesise (or read) and mix one planned mixture → a ``Rendered``: int16 ``waves`` ``(mix, s1, s2)``,
     each ``(time,)``, with their length in seconds, the files each source read, and (with an ``Overlap``)
@@ -139,12 +147,8 @@ def render_mixture(plan: MixturePlan, families: Mapping, sample_rate: int = SAMP
     # partial mixture levels each whole utterance before it was padded (on its active speech, or its RMS).
     s1, s2 = (w / _level(whole if partial else w, plan.level, sample_rate) * 10 ** (src.gain_db / 20)
               for w, whole, src in zip(laid, waves, plan.sources, strict=True))
-    peak = max(np.abs(s1 + s2).max(), np.abs(s1).max(), np.abs(s2).max())
-    scale = plan.peak * 32767 / peak
-    q1, q2 = (np.round(s * scale).astype(np.int16) for s in (s1, s2))
-    waves = ((q1.astype(np.int32) + q2).astype(np.int16), q1, q2)
-    return Rendered(waves, round(len(q1) / sample_rate, 4), tuple(files for _, files in spoken), offsets,
-                    overlap_s)
+    return Rendered(to_int16(s1, s2, plan.peak), round(len(s1) / sample_rate, 4),
+                    tuple(files for _, files in spoken), offsets, overlap_s)
 
 
 # --------------------------------------------------------------------------- a whole dataset
